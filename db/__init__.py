@@ -1,0 +1,1 @@
+"""Persistence: training runs, epochs, predictions and feedback (SQLAlchemy + Alembic)."""
