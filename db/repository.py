@@ -1,0 +1,480 @@
+"""What the bot and the trainer read and write: plain functions that take a Session first.
+
+Transactions belong to the caller. These functions add, change and flush rows but never commit, so wrap
+each unit of work in ``with session_factory.begin() as session:``, which commits when the block ends
+(or rolls back if it raises). Keep those blocks short: on SQLite one writer holds the file at a time.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+import re
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar, cast
+
+from sqlalchemy import CursorResult, Select, delete, distinct, func, select, update
+from sqlalchemy.orm import Session, selectinload
+
+from db.models import (
+    ACTIVE_STATUSES,
+    SAMPLE_BYTES,
+    DigitSample,
+    EpochMetric,
+    Feedback,
+    Prediction,
+    PredictionSource,
+    RunStatus,
+    RunTrigger,
+    TrainingRun,
+    utc_now,
+)
+from db.views import RunSummary, Statistics
+
+E = TypeVar("E", bound=enum.StrEnum)
+
+INTERRUPTED_ERROR = "Interrupted: the service restarted while this run was queued or running."
+
+# Digits in reading order, with single spaces between lines of writing ("12 345").
+_DIGITS = re.compile(r"[0-9]+(?: [0-9]+)*")
+
+
+class NotFoundError(LookupError):
+    """No training run or prediction has the id asked for."""
+
+
+# --- Training runs ---------------------------------------------------------------------------------
+
+
+def start_run(
+    session: Session,
+    *,
+    trigger: str,
+    requested_by: str | None,
+    architecture: str,
+    parameters: dict[str, Any],
+    status: str = RunStatus.RUNNING,
+    now: datetime | None = None,
+) -> int:
+    """Record a new run, queued or already running, and return its id."""
+    now = _now(now)
+    status = _member(RunStatus, status, "status")
+    if status not in ACTIVE_STATUSES:
+        raise ValueError(f"a run starts as 'queued' or 'running', not {status.value!r}")
+    run = TrainingRun(
+        trigger=_member(RunTrigger, trigger, "trigger"),
+        requested_by=requested_by,
+        architecture=architecture,
+        parameters=parameters,
+        status=status,
+        created_at=now,
+        started_at=now if status is RunStatus.RUNNING else None,
+        heartbeat_at=now,
+        epochs_done=0,
+    )
+    session.add(run)
+    session.flush()
+    return run.id
+
+
+def mark_run_started(session: Session, run_id: int, *, now: datetime | None = None) -> None:
+    """Move a queued run to running."""
+    now = _now(now)
+    run = _run(session, run_id)
+    if run.status is not RunStatus.QUEUED:
+        raise ValueError(f"run {run_id} is {run.status.value}, only a queued run can start")
+    run.status = RunStatus.RUNNING
+    run.started_at = now
+    run.heartbeat_at = now
+    session.flush()
+
+
+def record_epoch(
+    session: Session,
+    run_id: int,
+    *,
+    epoch: int,
+    loss: float,
+    accuracy: float,
+    val_loss: float | None = None,
+    val_accuracy: float | None = None,
+    learning_rate: float | None = None,
+    seconds: float,
+    now: datetime | None = None,
+) -> None:
+    """Record the metrics of one epoch (numbered from 1); recording the same epoch again updates it."""
+    if epoch < 1:
+        raise ValueError(f"epochs are numbered from 1, got {epoch}")
+    run = _run(session, run_id)
+    row = next((row for row in run.epochs if row.epoch == epoch), None)
+    if row is None:
+        row = EpochMetric(epoch=epoch)
+        run.epochs.append(row)
+    row.loss = loss
+    row.accuracy = accuracy
+    row.val_loss = val_loss
+    row.val_accuracy = val_accuracy
+    row.learning_rate = learning_rate
+    row.seconds = seconds
+
+    # The run shows its progress while it trains; finish_run may overwrite these with final values.
+    run.epochs_done = max(run.epochs_done, epoch)
+    val_accuracies = [row.val_accuracy for row in run.epochs if row.val_accuracy is not None]
+    run.best_val_accuracy = max(val_accuracies, default=None)
+    run.heartbeat_at = _now(now)
+    session.flush()
+
+
+def finish_run(
+    session: Session,
+    run_id: int,
+    *,
+    status: str,
+    epochs_done: int | None = None,
+    best_val_accuracy: float | None = None,
+    test_accuracy: float | None = None,
+    test_loss: float | None = None,
+    model_version: str | None = None,
+    promoted: bool | None = None,
+    promotion_reason: str | None = None,
+    error: str | None = None,
+    user_samples: int | None = None,
+    now: datetime | None = None,
+) -> None:
+    """Record how a run ended; fields left as None keep what the run already has."""
+    now = _now(now)
+    status = _member(RunStatus, status, "status")
+    if status in ACTIVE_STATUSES:
+        raise ValueError(
+            f"a run finishes as succeeded, failed, cancelled or interrupted, not {status.value!r}"
+        )
+    run = _run(session, run_id)
+    run.status = status
+    run.finished_at = now
+    run.heartbeat_at = now
+    results = {
+        "epochs_done": epochs_done,
+        "best_val_accuracy": best_val_accuracy,
+        "test_accuracy": test_accuracy,
+        "test_loss": test_loss,
+        "model_version": model_version,
+        "promoted": promoted,
+        "promotion_reason": promotion_reason,
+        "error": error,
+        "user_samples": user_samples,
+    }
+    for name, value in results.items():
+        if value is not None:
+            setattr(run, name, value)
+    session.flush()
+
+
+def mark_interrupted_runs(
+    session: Session, *, stale_after: timedelta | None = None, now: datetime | None = None
+) -> int:
+    """Mark runs left queued or running by a crash as interrupted; return how many.
+
+    At start-up with no trainer of its own alive, the bot passes no stale_after: every unfinished
+    run is dead. A process that shares the database with a live trainer passes stale_after so that
+    only runs without an epoch (heartbeat) for that long are marked.
+    """
+    now = _now(now)
+    statement = (
+        update(TrainingRun)
+        .where(TrainingRun.status.in_(ACTIVE_STATUSES))
+        .values(status=RunStatus.INTERRUPTED, finished_at=now, error=INTERRUPTED_ERROR)
+    )
+    if stale_after is not None:
+        statement = statement.where(TrainingRun.heartbeat_at < now - stale_after)
+    result = cast(CursorResult[Any], session.execute(statement))
+    return result.rowcount
+
+
+def get_run(session: Session, run_id: int) -> RunSummary | None:
+    """The run with this id and its epochs, or None."""
+    run = session.scalars(_runs().where(TrainingRun.id == run_id)).one_or_none()
+    return RunSummary.from_row(run) if run is not None else None
+
+
+def active_run(session: Session) -> RunSummary | None:
+    """The newest run that is queued or running, or None when the trainer is idle."""
+    statement = _runs().where(TrainingRun.status.in_(ACTIVE_STATUSES)).order_by(TrainingRun.id.desc())
+    run = session.scalars(statement.limit(1)).one_or_none()
+    return RunSummary.from_row(run) if run is not None else None
+
+
+def recent_runs(session: Session, limit: int = 5) -> list[RunSummary]:
+    """The last `limit` runs, newest first, with their epochs."""
+    statement = _runs().order_by(TrainingRun.id.desc()).limit(limit)
+    return [RunSummary.from_row(run) for run in session.scalars(statement)]
+
+
+def model_history(session: Session, model_version: str | None = None) -> list[RunSummary]:
+    """The runs whose models were promoted, oldest first, ending with the one that made model_version.
+
+    Without model_version, every promoted run; with a version no promoted run produced, an empty list.
+    """
+    statement = _runs().where(TrainingRun.promoted.is_(True)).order_by(TrainingRun.id)
+    history = [RunSummary.from_row(run) for run in session.scalars(statement)]
+    if model_version is None:
+        return history
+    versions = [run.model_version for run in history]
+    if model_version not in versions:
+        return []
+    return history[: versions.index(model_version) + 1]
+
+
+def current_model_version(session: Session) -> str | None:
+    """The model version of the newest promoted run, or None when no run has been promoted."""
+    statement = (
+        select(TrainingRun.model_version)
+        .where(TrainingRun.promoted.is_(True))
+        .order_by(TrainingRun.id.desc())
+        .limit(1)
+    )
+    return session.scalars(statement).one_or_none()
+
+
+# --- Predictions and feedback ----------------------------------------------------------------------
+
+
+def record_prediction(
+    session: Session,
+    *,
+    chat_id: str,
+    user_id: str,
+    message_id: int,
+    model_version: str,
+    digits: str,
+    confidences: Sequence[float],
+    latency_ms: float,
+    source: str,
+    samples: Sequence[bytes],
+    now: datetime | None = None,
+) -> int:
+    """Record an answer with one 28×28 sample (784 bytes) and one confidence per digit; return its id."""
+    source = _member(PredictionSource, source, "source")
+    if digits and not _DIGITS.fullmatch(digits):
+        raise ValueError(f"digits must be digits with single spaces between lines, got {digits!r}")
+    read = digits.replace(" ", "")
+    if len(samples) != len(read) or len(confidences) != len(read):
+        raise ValueError(
+            f"{len(read)} digits read ({digits!r}) but {len(samples)} samples and "
+            f"{len(confidences)} confidences: pass one of each per digit, in reading order"
+        )
+    for position, sample in enumerate(samples):
+        if len(sample) != SAMPLE_BYTES:
+            raise ValueError(
+                f"sample {position} has {len(sample)} bytes; a 28×28 grey sample has {SAMPLE_BYTES}"
+            )
+    for position, confidence in enumerate(confidences):
+        if not (math.isfinite(confidence) and 0.0 <= confidence <= 1.0):
+            raise ValueError(f"confidence {position} is {confidence}; confidences lie in [0, 1]")
+
+    prediction = Prediction(
+        created_at=_now(now),
+        chat_id=chat_id,
+        user_id=user_id,
+        message_id=message_id,
+        model_version=model_version,
+        digits=digits,
+        latency_ms=latency_ms,
+        source=source,
+        samples=[
+            DigitSample(
+                position=position, predicted=int(digit), confidence=float(confidence), pixels=bytes(pixels)
+            )
+            for position, (digit, confidence, pixels) in enumerate(
+                zip(read, confidences, samples, strict=True)
+            )
+        ],
+    )
+    session.add(prediction)
+    session.flush()
+    return prediction.id
+
+
+def record_feedback(
+    session: Session,
+    prediction_id: int,
+    *,
+    user_id: str,
+    correct: bool,
+    corrected_digits: str | None = None,
+    now: datetime | None = None,
+) -> Feedback:
+    """Record a verdict on a prediction (right, or wrong with the true digits); a new verdict replaces it."""
+    now = _now(now)
+    if correct and corrected_digits is not None:
+        raise ValueError("a 'right' verdict takes no corrected digits")
+    if corrected_digits is not None:
+        # Users type lines of digits separated by any whitespace; store them like the digits field.
+        corrected_digits = " ".join(corrected_digits.split())
+        if not _DIGITS.fullmatch(corrected_digits):
+            raise ValueError(
+                f"corrected digits must be digits (spaces between lines), got {corrected_digits!r}"
+            )
+
+    prediction = session.get(Prediction, prediction_id)
+    if prediction is None:
+        raise NotFoundError(f"no prediction with id {prediction_id}")
+    feedback = prediction.feedback
+    if feedback is None:
+        feedback = Feedback(created_at=now)
+        prediction.feedback = feedback
+    feedback.user_id = user_id
+    feedback.correct = correct
+    feedback.corrected_digits = corrected_digits
+    feedback.updated_at = now
+    _label_samples(prediction.samples, correct=correct, corrected_digits=corrected_digits)
+    session.flush()
+    return feedback
+
+
+def _label_samples(samples: Sequence[DigitSample], *, correct: bool, corrected_digits: str | None) -> None:
+    """Give each sample its true digit as the verdict tells it, or None where the verdict cannot."""
+    if correct:
+        labels: list[int | None] = [sample.predicted for sample in samples]
+    elif corrected_digits is not None and len(corrected_digits.replace(" ", "")) == len(samples):
+        labels = [int(digit) for digit in corrected_digits.replace(" ", "")]
+    else:
+        # Wrong without a correction, or a correction that split the digits differently from the
+        # model: no sample can be matched to its true digit.
+        labels = [None] * len(samples)
+    for sample, label in zip(samples, labels, strict=True):
+        sample.label = label
+
+
+def labelled_samples(
+    session: Session, *, since: datetime | None = None, per_digit_limit: int | None = None
+) -> list[tuple[bytes, int]]:
+    """The samples whose true digit is known, as (784 pixel bytes, digit), newest verdict first.
+
+    `since` keeps samples whose verdict was given or changed at or after that time; `per_digit_limit`
+    keeps at most that many of each digit (the newest), for a balanced retraining set.
+    """
+    if per_digit_limit is not None and per_digit_limit < 1:
+        raise ValueError(f"per_digit_limit must be at least 1, got {per_digit_limit}")
+    newest_first = (Feedback.updated_at.desc(), DigitSample.id.desc())
+    if per_digit_limit is None:
+        statement = _labelled(select(DigitSample.pixels, DigitSample.label), since).order_by(*newest_first)
+        return [(pixels, label) for pixels, label in session.execute(statement)]
+
+    rank = func.row_number().over(partition_by=DigitSample.label, order_by=newest_first).label("rank")
+    ranked = _labelled(select(DigitSample.id, Feedback.updated_at, rank), since).subquery()
+    statement = (
+        select(DigitSample.pixels, DigitSample.label)
+        .join(ranked, ranked.c.id == DigitSample.id)
+        .where(ranked.c.rank <= per_digit_limit)
+        .order_by(ranked.c.updated_at.desc(), DigitSample.id.desc())
+    )
+    return [(pixels, label) for pixels, label in session.execute(statement)]
+
+
+def count_new_labelled_samples(session: Session, since: datetime | None = None) -> int:
+    """How many samples got a known digit from verdicts given at or after `since` (all when None)."""
+    return session.scalar(_labelled(select(func.count(DigitSample.id)), since)) or 0
+
+
+def _labelled(statement: Select[Any], since: datetime | None) -> Select[Any]:
+    """Restrict a select to samples with a known digit, joined to their feedback, verdicts since `since`."""
+    statement = statement.join(Feedback, Feedback.prediction_id == DigitSample.prediction_id).where(
+        DigitSample.label.is_not(None)
+    )
+    if since is not None:
+        statement = statement.where(Feedback.updated_at >= _now(since))
+    return statement
+
+
+# --- Statistics and retention ----------------------------------------------------------------------
+
+
+def statistics(session: Session, *, now: datetime | None = None, recent_runs_limit: int = 5) -> Statistics:
+    """The numbers /stats shows; "today" is the UTC calendar day of `now`."""
+    now = _now(now)
+    start_of_today = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    today, last_7_days, total, users = session.execute(
+        select(
+            func.count().filter(Prediction.created_at >= start_of_today),
+            func.count().filter(Prediction.created_at >= now - timedelta(days=7)),
+            func.count(),
+            func.count(distinct(Prediction.user_id)),
+        ).select_from(Prediction)
+    ).one()
+    verdicts, right = session.execute(
+        select(func.count(), func.count().filter(Feedback.correct.is_(True))).select_from(Feedback)
+    ).one()
+
+    confusion = [[0] * 10 for _ in range(10)]
+    counts = select(DigitSample.label, DigitSample.predicted, func.count()).where(
+        DigitSample.label.is_not(None)
+    )
+    for label, predicted, count in session.execute(counts.group_by(DigitSample.label, DigitSample.predicted)):
+        confusion[label][predicted] = count
+
+    return Statistics(
+        predictions_today=today,
+        predictions_last_7_days=last_7_days,
+        predictions_total=total,
+        distinct_users=users,
+        feedback_count=verdicts,
+        judged_right=right,
+        accuracy=right / verdicts if verdicts else None,
+        labelled_samples=sum(map(sum, confusion)),
+        confusion=confusion,
+        current_model_version=current_model_version(session),
+        recent_runs=recent_runs(session, limit=recent_runs_limit),
+    )
+
+
+def purge_older_than(session: Session, days: int, *, now: datetime | None = None) -> int:
+    """Delete predictions older than `days` days with their samples and feedback; return how many.
+
+    Training runs and their epochs are kept: they hold no user data.
+    """
+    if days < 1:
+        raise ValueError(f"retention must be at least 1 day, got {days}")
+    cutoff = _now(now) - timedelta(days=days)
+    old = select(Prediction.id).where(Prediction.created_at < cutoff)
+    # Children first, explicitly, so purging works even on a connection without foreign-key cascades.
+    session.execute(delete(DigitSample).where(DigitSample.prediction_id.in_(old)))
+    session.execute(delete(Feedback).where(Feedback.prediction_id.in_(old)))
+    result = cast(
+        CursorResult[Any], session.execute(delete(Prediction).where(Prediction.created_at < cutoff))
+    )
+    return result.rowcount
+
+
+# --- Helpers -----------------------------------------------------------------------------------------
+
+
+def _now(now: datetime | None) -> datetime:
+    """`now` in UTC (it must be timezone-aware), or the current UTC time."""
+    if now is None:
+        return utc_now()
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError(f"naive datetime {now!r}: pass a timezone-aware datetime (UTC)")
+    return now.astimezone(UTC)
+
+
+def _member(enum_class: type[E], value: str, field: str) -> E:
+    """The enum member for value, or a ValueError naming the values allowed."""
+    try:
+        return enum_class(value)
+    except ValueError:
+        allowed = ", ".join(repr(member.value) for member in enum_class)
+        raise ValueError(f"unknown {field} {value!r}; expected one of {allowed}") from None
+
+
+def _runs() -> Select[tuple[TrainingRun]]:
+    """A select of runs that loads their epochs in the same round trip."""
+    return select(TrainingRun).options(selectinload(TrainingRun.epochs))
+
+
+def _run(session: Session, run_id: int) -> TrainingRun:
+    """The run with this id, or NotFoundError."""
+    run = session.get(TrainingRun, run_id)
+    if run is None:
+        raise NotFoundError(f"no training run with id {run_id}")
+    return run
