@@ -87,20 +87,24 @@ def build_cnn() -> keras.Model:
 
 
 def build_small_cnn() -> keras.Model:
-    """A compact CNN for first runs: two conv blocks, batch norm, dropout (about 100k parameters)."""
+    """A compact CNN for first runs (65,834 parameters): three conv blocks with batch norm, pooling, dropout.
+
+    Batch-norm momentum 0.9 (not 0.99) lets the running statistics settle within the few hundred
+    steps of a short run.
+    """
     return keras.Sequential(
         [
             keras.Input(shape=INPUT_SHAPE),
             layers.Conv2D(32, 3, padding="same", use_bias=False),
-            layers.BatchNormalization(),
+            layers.BatchNormalization(momentum=0.9),
             layers.Activation("relu"),
             layers.MaxPooling2D(),
             layers.Conv2D(64, 3, padding="same", use_bias=False),
-            layers.BatchNormalization(),
+            layers.BatchNormalization(momentum=0.9),
             layers.Activation("relu"),
             layers.MaxPooling2D(),
             layers.Conv2D(64, 3, padding="same", use_bias=False),
-            layers.BatchNormalization(),
+            layers.BatchNormalization(momentum=0.9),
             layers.Activation("relu"),
             layers.GlobalAveragePooling2D(),
             layers.Dense(128, activation="relu"),
