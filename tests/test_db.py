@@ -1,0 +1,650 @@
+"""The database layer on a real SQLite file and, when TEST_DATABASE_URL is set, a real PostgreSQL server."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Engine, func, inspect, select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+from db import repository
+from db.models import (
+    SAMPLE_BYTES,
+    Base,
+    DigitSample,
+    EpochMetric,
+    Feedback,
+    Prediction,
+    RunStatus,
+    TrainingRun,
+)
+from db.session import current_revision, downgrade, head_revision, make_engine, make_session_factory, upgrade
+
+POSTGRES_URL = os.environ.get("TEST_DATABASE_URL")
+TABLES = {"training_runs", "epoch_metrics", "predictions", "digit_samples", "feedback"}
+# A fixed "now" in the afternoon, so "today" and "the last 7 days" are unambiguous.
+NOW = datetime(2026, 3, 14, 15, 0, tzinfo=UTC)
+
+
+# --- Fixtures: one empty database per test, on each backend ------------------------------------------
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
+    """An empty database: a new SQLite file, or a new schema on the PostgreSQL server (dropped after)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'data' / 'bot.sqlite3'}"
+        return
+    if not POSTGRES_URL:
+        pytest.skip("PostgreSQL half skipped: set TEST_DATABASE_URL=postgresql+psycopg://user@host:5432/db")
+    yield from _postgres_schema(POSTGRES_URL)
+
+
+def _postgres_schema(server_url: str) -> Iterator[str]:
+    """Create a throwaway schema, yield a URL whose connections use it, then drop it with everything in it."""
+    schema = f"test_db_{uuid.uuid4().hex[:12]}"
+    admin = make_engine(server_url)
+    with admin.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        url = make_url(server_url).update_query_dict({"options": f"-csearch_path={schema}"})
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    """An engine on a database migrated to the newest revision."""
+    upgrade(database_url)
+    engine = make_engine(database_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def session(engine: Engine) -> Iterator[Session]:
+    """A session on the migrated database; tests commit when they need a fresh read."""
+    with make_session_factory(engine)() as session:
+        yield session
+
+
+def pixels(tag: int) -> bytes:
+    """A recognisable 28×28 sample: every pixel is `tag`."""
+    return bytes([tag % 256]) * SAMPLE_BYTES
+
+
+def predict(
+    session: Session,
+    digits: str = "7",
+    *,
+    user: str = "user-1",
+    at: datetime = NOW,
+    tag: int = 0,
+) -> int:
+    """Record a prediction of `digits` whose samples are pixels(tag), pixels(tag + 1), ..."""
+    read = digits.replace(" ", "")
+    return repository.record_prediction(
+        session,
+        chat_id="chat-1",
+        user_id=user,
+        message_id=42,
+        model_version="v1",
+        digits=digits,
+        confidences=[0.9] * len(read),
+        latency_ms=12.5,
+        source="photo",
+        samples=[pixels(tag + position) for position in range(len(read))],
+        now=at,
+    )
+
+
+def start(session: Session, **fields) -> int:
+    """Start a running run with sensible defaults."""
+    arguments = {
+        "trigger": "manual",
+        "requested_by": "admin",
+        "architecture": "cnn",
+        "parameters": {"epochs": 3},
+    }
+    return repository.start_run(session, **(arguments | fields))
+
+
+def count(session: Session, model: type[Base]) -> int:
+    """How many rows a table holds."""
+    return session.scalar(select(func.count()).select_from(model)) or 0
+
+
+# --- Migrations ------------------------------------------------------------------------------------
+
+
+def test_migrations_create_every_table_and_downgrade_removes_them(database_url: str) -> None:
+    upgrade(database_url)
+    engine = make_engine(database_url)
+    try:
+        assert set(inspect(engine).get_table_names()) == TABLES | {"alembic_version"}
+        assert current_revision(database_url) == head_revision()
+
+        downgrade(database_url)
+        inspect(engine).clear_cache()
+        assert set(inspect(engine).get_table_names()) == {"alembic_version"}
+        assert current_revision(database_url) is None
+
+        upgrade(database_url)
+        assert set(inspect(engine).get_table_names()) == TABLES | {"alembic_version"}
+    finally:
+        engine.dispose()
+
+
+def test_models_and_migrations_agree(engine: Engine) -> None:
+    with engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        assert compare_metadata(context, Base.metadata) == []
+
+
+def test_sqlite_connections_use_wal_foreign_keys_and_a_busy_timeout(tmp_path) -> None:
+    url = f"sqlite:///{tmp_path / 'new' / 'folder' / 'bot.sqlite3'}"
+    engine = make_engine(url, busy_timeout_ms=1234)
+    try:
+        with engine.connect() as connection:
+            assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+            assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == 1234
+    finally:
+        engine.dispose()
+    assert (tmp_path / "new" / "folder" / "bot.sqlite3").exists()
+
+
+def test_timestamps_come_back_timezone_aware_in_utc(engine: Engine) -> None:
+    factory = make_session_factory(engine)
+    started = datetime(2026, 3, 14, 17, 30, tzinfo=timezone(timedelta(hours=2)))
+    with factory.begin() as session:
+        run_id = start(session, now=started)
+    with factory() as session:
+        run = repository.get_run(session, run_id)
+    assert run is not None
+    assert run.created_at == started
+    assert run.created_at.tzinfo == UTC
+    assert run.created_at.hour == 15
+
+
+def test_naive_datetimes_are_refused(session: Session) -> None:
+    with pytest.raises(ValueError, match="naive datetime"):
+        start(session, now=datetime(2026, 3, 14, 15, 0))
+
+
+# --- Training runs ---------------------------------------------------------------------------------
+
+
+def test_a_run_records_its_epochs_and_its_result(session: Session) -> None:
+    run_id = start(session, parameters={"epochs": 2, "batch_size": 128}, now=NOW)
+    repository.record_epoch(
+        session,
+        run_id,
+        epoch=1,
+        loss=0.5,
+        accuracy=0.85,
+        val_loss=0.3,
+        val_accuracy=0.91,
+        learning_rate=1e-3,
+        seconds=12.0,
+    )
+    repository.record_epoch(
+        session,
+        run_id,
+        epoch=2,
+        loss=0.2,
+        accuracy=0.95,
+        val_loss=0.25,
+        val_accuracy=0.93,
+        learning_rate=5e-4,
+        seconds=11.0,
+    )
+    repository.finish_run(
+        session,
+        run_id,
+        status="succeeded",
+        test_accuracy=0.992,
+        test_loss=0.03,
+        model_version="v2",
+        promoted=True,
+        promotion_reason="beats v1 by 0.4 points",
+        user_samples=120,
+        now=NOW + timedelta(minutes=5),
+    )
+    session.commit()
+
+    run = repository.get_run(session, run_id)
+    assert run is not None
+    assert run.status is RunStatus.SUCCEEDED
+    assert run.parameters == {"epochs": 2, "batch_size": 128}
+    assert (run.epochs_done, run.best_val_accuracy) == (2, 0.93)
+    assert (run.test_accuracy, run.model_version, run.promoted, run.user_samples) == (0.992, "v2", True, 120)
+    assert run.started_at == NOW
+    assert run.finished_at == NOW + timedelta(minutes=5)
+    assert [epoch.epoch for epoch in run.epochs] == [1, 2]
+    assert run.epochs[1].learning_rate == 5e-4
+    assert repository.active_run(session) is None
+
+
+def test_recording_an_epoch_again_updates_it(session: Session) -> None:
+    run_id = start(session)
+    repository.record_epoch(session, run_id, epoch=1, loss=0.9, accuracy=0.7, val_accuracy=0.99, seconds=3.0)
+    repository.record_epoch(session, run_id, epoch=1, loss=0.4, accuracy=0.8, val_accuracy=0.88, seconds=4.0)
+    session.commit()
+
+    assert count(session, EpochMetric) == 1
+    run = repository.get_run(session, run_id)
+    assert run is not None
+    assert (run.epochs[0].loss, run.epochs[0].seconds) == (0.4, 4.0)
+    # The best accuracy follows the corrected epoch, not the value it replaced.
+    assert (run.epochs_done, run.best_val_accuracy) == (1, 0.88)
+
+
+def test_a_queued_run_is_active_until_it_starts_and_finishes(session: Session) -> None:
+    run_id = start(session, status="queued", trigger="scheduled", requested_by=None)
+    queued = repository.active_run(session)
+    assert queued is not None
+    assert (queued.id, queued.status, queued.started_at) == (run_id, RunStatus.QUEUED, None)
+
+    repository.mark_run_started(session, run_id, now=NOW)
+    running = repository.active_run(session)
+    assert running is not None
+    assert (running.status, running.started_at) == (RunStatus.RUNNING, NOW)
+    with pytest.raises(ValueError, match="only a queued run can start"):
+        repository.mark_run_started(session, run_id)
+
+    repository.finish_run(session, run_id, status="cancelled")
+    assert repository.active_run(session) is None
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        (
+            {"trigger": "cron"},
+            "unknown trigger 'cron'; expected one of 'manual', 'scheduled', 'command_line'",
+        ),
+        ({"status": "succeeded"}, "starts as 'queued' or 'running'"),
+        ({"status": "paused"}, "unknown status 'paused'"),
+    ],
+    ids=["trigger", "finished-status", "unknown-status"],
+)
+def test_start_run_refuses_bad_values(session: Session, fields: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        start(session, **fields)
+
+
+def test_finish_run_needs_a_final_status_and_an_existing_run(session: Session) -> None:
+    run_id = start(session)
+    with pytest.raises(ValueError, match="not 'running'"):
+        repository.finish_run(session, run_id, status="running")
+    with pytest.raises(repository.NotFoundError, match="no training run with id 999"):
+        repository.finish_run(session, 999, status="failed")
+    with pytest.raises(repository.NotFoundError):
+        repository.record_epoch(session, 999, epoch=1, loss=1.0, accuracy=0.5, seconds=1.0)
+    assert repository.get_run(session, 999) is None
+
+
+def test_runs_left_unfinished_by_a_crash_are_marked_interrupted(engine: Engine) -> None:
+    factory = make_session_factory(engine)
+    with factory.begin() as session:
+        running = start(session, now=NOW - timedelta(hours=1))
+        queued = start(session, status="queued", now=NOW - timedelta(hours=1))
+        done = start(session, now=NOW - timedelta(hours=2))
+        repository.finish_run(session, done, status="succeeded", now=NOW - timedelta(hours=1))
+
+    # A new process: the one that started these runs is gone.
+    with factory.begin() as session:
+        assert repository.mark_interrupted_runs(session, now=NOW) == 2
+    with factory() as session:
+        for run_id in (running, queued):
+            run = repository.get_run(session, run_id)
+            assert run is not None
+            assert (run.status, run.finished_at) == (RunStatus.INTERRUPTED, NOW)
+            assert run.error is not None and "restarted" in run.error
+        finished = repository.get_run(session, done)
+        assert finished is not None and finished.status is RunStatus.SUCCEEDED
+        assert repository.active_run(session) is None
+        assert repository.mark_interrupted_runs(session, now=NOW) == 0
+
+
+def test_only_runs_without_a_recent_heartbeat_are_interrupted_when_asked(session: Session) -> None:
+    stalled = start(session, now=NOW - timedelta(hours=3))
+    alive = start(session, now=NOW - timedelta(hours=3))
+    repository.record_epoch(session, alive, epoch=1, loss=0.3, accuracy=0.9, seconds=60.0, now=NOW)
+
+    assert repository.mark_interrupted_runs(session, stale_after=timedelta(minutes=30), now=NOW) == 1
+    session.commit()
+    assert [run.id for run in repository.recent_runs(session) if run.status is RunStatus.INTERRUPTED] == [
+        stalled
+    ]
+    active = repository.active_run(session)
+    assert active is not None and active.id == alive
+
+
+def test_recent_runs_are_newest_first_with_their_epochs(session: Session) -> None:
+    run_ids = [start(session) for _ in range(4)]
+    repository.record_epoch(session, run_ids[-1], epoch=1, loss=0.3, accuracy=0.9, seconds=2.0)
+    runs = repository.recent_runs(session, limit=3)
+    assert [run.id for run in runs] == run_ids[:0:-1]
+    assert len(runs[0].epochs) == 1
+    assert runs[1].epochs == ()
+
+
+def test_model_history_lists_promoted_runs_up_to_a_version(session: Session) -> None:
+    for version, promoted in [("v1", True), ("v2", False), ("v3", True), ("v4", True)]:
+        run_id = start(session)
+        repository.finish_run(session, run_id, status="succeeded", model_version=version, promoted=promoted)
+
+    assert [run.model_version for run in repository.model_history(session, "v3")] == ["v1", "v3"]
+    assert [run.model_version for run in repository.model_history(session)] == ["v1", "v3", "v4"]
+    assert repository.model_history(session, "v2") == []
+    assert repository.current_model_version(session) == "v4"
+
+
+# --- Predictions and feedback ----------------------------------------------------------------------
+
+
+def test_a_prediction_keeps_one_sample_per_digit_in_reading_order(session: Session) -> None:
+    prediction_id = repository.record_prediction(
+        session,
+        chat_id="chat-9",
+        user_id="user-9",
+        message_id=2**40,
+        model_version="v3",
+        digits="12 3",
+        confidences=[0.91, 0.52, 0.99],
+        latency_ms=48.0,
+        source="file",
+        samples=[pixels(10), pixels(20), pixels(30)],
+        now=NOW,
+    )
+    session.commit()
+    session.expire_all()
+
+    prediction = session.get(Prediction, prediction_id)
+    assert prediction is not None
+    assert (prediction.digits, prediction.message_id, prediction.source) == ("12 3", 2**40, "file")
+    assert prediction.created_at == NOW
+    rows = [
+        (sample.position, sample.predicted, sample.confidence, sample.pixels) for sample in prediction.samples
+    ]
+    assert rows == [(0, 1, 0.91, pixels(10)), (1, 2, 0.52, pixels(20)), (2, 3, 0.99, pixels(30))]
+    assert all(sample.label is None for sample in prediction.samples)
+
+
+def test_a_prediction_without_digits_has_no_samples(session: Session) -> None:
+    prediction_id = predict(session, "")
+    assert session.get(Prediction, prediction_id).samples == []  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"samples": [pixels(1), b"\x00" * 783]}, "sample 1 has 783 bytes; a 28×28 grey sample has 784"),
+        ({"samples": [pixels(1)]}, "2 digits read .* but 1 samples and 2 confidences"),
+        ({"confidences": [0.5]}, "but 2 samples and 1 confidences"),
+        ({"confidences": [0.5, 1.5]}, r"confidence 1 is 1.5; confidences lie in \[0, 1\]"),
+        ({"digits": "4x"}, "digits must be digits"),
+        ({"digits": "4  2"}, "digits must be digits"),
+        ({"source": "sticker"}, "unknown source 'sticker'; expected one of 'photo', 'file'"),
+    ],
+    ids=[
+        "short-sample",
+        "too-few-samples",
+        "too-few-confidences",
+        "confidence-above-1",
+        "letter",
+        "double-space",
+        "source",
+    ],
+)
+def test_record_prediction_refuses_inconsistent_input(session: Session, changes: dict, message: str) -> None:
+    arguments = {
+        "chat_id": "c",
+        "user_id": "u",
+        "message_id": 1,
+        "model_version": "v1",
+        "digits": "42",
+        "confidences": [0.5, 0.5],
+        "latency_ms": 1.0,
+        "source": "photo",
+        "samples": [pixels(1), pixels(2)],
+    }
+    with pytest.raises(ValueError, match=message):
+        repository.record_prediction(session, **(arguments | changes))
+    assert count(session, Prediction) == 0
+
+
+def test_a_right_verdict_labels_each_sample_with_the_digit_read(session: Session) -> None:
+    prediction_id = predict(session, "12 3", tag=10)
+    feedback = repository.record_feedback(session, prediction_id, user_id="user-1", correct=True, now=NOW)
+    assert (feedback.correct, feedback.corrected_digits) == (True, None)
+    assert repository.labelled_samples(session) == [(pixels(12), 3), (pixels(11), 2), (pixels(10), 1)]
+
+
+def test_a_correction_labels_each_sample_with_the_corrected_digit(session: Session) -> None:
+    prediction_id = predict(session, "12 3", tag=10)
+    feedback = repository.record_feedback(
+        session, prediction_id, user_id="user-1", correct=False, corrected_digits="17\n3", now=NOW
+    )
+    assert feedback.corrected_digits == "17 3"
+    assert sorted(repository.labelled_samples(session), key=lambda pair: pair[0]) == [
+        (pixels(10), 1),
+        (pixels(11), 7),
+        (pixels(12), 3),
+    ]
+
+
+def test_a_correction_with_a_different_digit_count_labels_nothing(session: Session) -> None:
+    prediction_id = predict(session, "12", tag=10)
+    repository.record_feedback(
+        session, prediction_id, user_id="user-1", correct=False, corrected_digits="128"
+    )
+    assert count(session, Feedback) == 1
+    assert repository.labelled_samples(session) == []
+    assert repository.count_new_labelled_samples(session) == 0
+
+
+def test_a_new_verdict_replaces_the_old_one(session: Session) -> None:
+    prediction_id = predict(session, "12", tag=10)
+    first = repository.record_feedback(session, prediction_id, user_id="user-1", correct=True, now=NOW)
+    later = NOW + timedelta(minutes=2)
+    second = repository.record_feedback(
+        session, prediction_id, user_id="user-1", correct=False, corrected_digits="13", now=later
+    )
+    session.commit()
+
+    assert count(session, Feedback) == 1
+    assert second.id == first.id
+    assert (second.correct, second.corrected_digits) == (False, "13")
+    assert (second.created_at, second.updated_at) == (NOW, later)
+    assert sorted(repository.labelled_samples(session)) == [(pixels(10), 1), (pixels(11), 3)]
+
+    # "Wrong" without the true digits takes the labels away again.
+    repository.record_feedback(session, prediction_id, user_id="user-1", correct=False)
+    assert repository.labelled_samples(session) == []
+
+
+@pytest.mark.parametrize(
+    ("verdict", "message"),
+    [
+        ({"correct": True, "corrected_digits": "12"}, "takes no corrected digits"),
+        ({"correct": False, "corrected_digits": "1O"}, "corrected digits must be digits"),
+        ({"correct": False, "corrected_digits": "  "}, "corrected digits must be digits"),
+    ],
+    ids=["right-with-digits", "letter-o", "blank"],
+)
+def test_record_feedback_refuses_bad_verdicts(session: Session, verdict: dict, message: str) -> None:
+    prediction_id = predict(session, "12")
+    with pytest.raises(ValueError, match=message):
+        repository.record_feedback(session, prediction_id, user_id="user-1", **verdict)
+    assert count(session, Feedback) == 0
+
+
+def test_feedback_on_an_unknown_prediction_is_an_error(session: Session) -> None:
+    with pytest.raises(repository.NotFoundError, match="no prediction with id 12345"):
+        repository.record_feedback(session, 12345, user_id="user-1", correct=True)
+
+
+def test_labelled_samples_since_a_date_and_balanced_per_digit(session: Session) -> None:
+    # Six one-digit predictions judged right one minute apart: three 3s, two 5s and an 8.
+    for minute, digit in enumerate([3, 5, 3, 8, 3, 5]):
+        prediction_id = predict(session, str(digit), tag=minute)
+        repository.record_feedback(
+            session, prediction_id, user_id="user-1", correct=True, now=NOW + timedelta(minutes=minute)
+        )
+    session.commit()
+
+    everything = repository.labelled_samples(session)
+    assert everything == [
+        (pixels(tag), digit) for tag, digit in reversed(list(enumerate([3, 5, 3, 8, 3, 5])))
+    ]
+
+    balanced = repository.labelled_samples(session, per_digit_limit=2)
+    assert balanced == [(pixels(5), 5), (pixels(4), 3), (pixels(3), 8), (pixels(2), 3), (pixels(1), 5)]
+
+    since = NOW + timedelta(minutes=3)
+    assert repository.labelled_samples(session, since=since) == [
+        (pixels(5), 5),
+        (pixels(4), 3),
+        (pixels(3), 8),
+    ]
+    assert repository.labelled_samples(session, since=since, per_digit_limit=1) == [
+        (pixels(5), 5),
+        (pixels(4), 3),
+        (pixels(3), 8),
+    ]
+    assert repository.count_new_labelled_samples(session, since) == 3
+    assert repository.count_new_labelled_samples(session) == 6
+    with pytest.raises(ValueError, match="per_digit_limit must be at least 1"):
+        repository.labelled_samples(session, per_digit_limit=0)
+
+
+# --- Statistics and retention ----------------------------------------------------------------------
+
+
+def test_statistics_of_a_small_known_history(session: Session) -> None:
+    today = predict(session, "12", user="ann", at=NOW - timedelta(hours=2), tag=10)
+    also_today = predict(session, "7", user="bob", at=NOW.replace(hour=0, minute=5), tag=20)
+    yesterday = predict(session, "4", user="ann", at=NOW - timedelta(hours=16), tag=30)
+    predict(session, "9", user="cat", at=NOW - timedelta(days=6), tag=40)
+    predict(session, "0", user="ann", at=NOW - timedelta(days=8), tag=50)
+
+    repository.record_feedback(session, today, user_id="ann", correct=False, corrected_digits="17")
+    repository.record_feedback(session, also_today, user_id="bob", correct=True)
+    repository.record_feedback(session, yesterday, user_id="ann", correct=False)
+    run_id = start(session)
+    repository.finish_run(session, run_id, status="succeeded", model_version="v7", promoted=True)
+    session.commit()
+
+    stats = repository.statistics(session, now=NOW)
+    assert (stats.predictions_today, stats.predictions_last_7_days, stats.predictions_total) == (2, 4, 5)
+    assert stats.distinct_users == 3
+    assert (stats.feedback_count, stats.judged_right) == (3, 1)
+    assert stats.accuracy == pytest.approx(1 / 3)
+    # Known digits: 1 read as 1, 7 read as 2 (the correction), 7 read as 7; "wrong" alone labels nothing.
+    assert stats.labelled_samples == 3
+    assert stats.confusion[1][1] == 1
+    assert stats.confusion[7][2] == 1
+    assert stats.confusion[7][7] == 1
+    assert sum(map(sum, stats.confusion)) == 3
+    assert stats.current_model_version == "v7"
+    assert [run.id for run in stats.recent_runs] == [run_id]
+
+
+def test_statistics_of_an_empty_database(session: Session) -> None:
+    stats = repository.statistics(session, now=NOW)
+    assert (stats.predictions_total, stats.distinct_users, stats.feedback_count) == (0, 0, 0)
+    assert stats.accuracy is None
+    assert stats.confusion == [[0] * 10 for _ in range(10)]
+    assert (stats.current_model_version, stats.recent_runs) == (None, [])
+
+
+def test_purge_deletes_old_predictions_with_their_samples_and_feedback(session: Session) -> None:
+    old = predict(session, "123", at=NOW - timedelta(days=31))
+    repository.record_feedback(session, old, user_id="user-1", correct=True)
+    recent = predict(session, "45", at=NOW - timedelta(days=29))
+    repository.record_feedback(session, recent, user_id="user-1", correct=True)
+    run_id = start(session, now=NOW - timedelta(days=100))
+    repository.record_epoch(session, run_id, epoch=1, loss=0.1, accuracy=0.9, seconds=1.0)
+    session.commit()
+
+    assert repository.purge_older_than(session, 30, now=NOW) == 1
+    session.commit()
+    session.expire_all()
+
+    assert session.scalars(select(Prediction.id)).all() == [recent]
+    assert count(session, DigitSample) == 2
+    assert session.scalars(select(Feedback.prediction_id)).all() == [recent]
+    assert (count(session, TrainingRun), count(session, EpochMetric)) == (1, 1)
+    with pytest.raises(ValueError, match="at least 1 day"):
+        repository.purge_older_than(session, 0)
+
+
+# --- Command line ----------------------------------------------------------------------------------
+
+
+def run_cli(*arguments: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run `python -m db ...` in a child process."""
+    return subprocess.run(
+        [sys.executable, "-m", "db", *arguments],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=(os.environ | env) if env else None,
+    )
+
+
+def test_cli_upgrades_purges_and_downgrades(database_url: str) -> None:
+    upgraded = run_cli("upgrade", "--url", database_url)
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert f"at revision {head_revision()} (latest)" in upgraded.stdout
+    assert current_revision(database_url) == head_revision()
+
+    purged = run_cli("purge", "--days", "30", "--url", database_url)
+    assert purged.returncode == 0, purged.stderr
+    assert "deleted 0 predictions older than 30 days" in purged.stdout
+
+    downgraded = run_cli("downgrade", "--revision", "base", "--url", database_url)
+    assert downgraded.returncode == 0, downgraded.stderr
+    assert current_revision(database_url) is None
+
+
+def test_cli_reads_the_url_from_database_url(tmp_path) -> None:
+    url = f"sqlite:///{tmp_path / 'from-env.sqlite3'}"
+    result = run_cli("upgrade", env={"DATABASE_URL": url})
+    assert result.returncode == 0, result.stderr
+    assert current_revision(url) == head_revision()
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("bogus://", "db: error: cannot use database URL 'bogus://': Can't load plugin"),
+        ("not a url", "db: error: cannot use database URL 'not a url': Could not parse"),
+        (
+            "postgresql+psycopg://user:secret@127.0.0.1:1/db",
+            "db: error: database 'postgresql+psycopg://user:***@",
+        ),
+    ],
+    ids=["unknown-dialect", "unparsable", "unreachable-server"],
+)
+def test_cli_reports_a_bad_url_in_one_line(url: str, message: str) -> None:
+    result = run_cli("upgrade", "--url", url)
+    assert result.returncode == 1
+    assert result.stderr.startswith(message)
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "secret" not in result.stderr
