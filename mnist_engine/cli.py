@@ -25,13 +25,13 @@ class CommandError(Exception):
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse the arguments, run the command, turn known errors into one clear line."""
+    quiet_tensorflow()
     parser = build_parser()
     arguments = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if arguments.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    quiet_tensorflow()
     from mnist_engine.dataset import DatasetError
     from mnist_engine.registry import RegistryError
     from mnist_engine.serving import NoModelError

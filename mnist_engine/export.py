@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import keras
@@ -10,5 +11,9 @@ import tensorflow as tf
 
 def export_tflite(model: keras.Model, path: Path) -> None:
     """Convert a Keras model to a LiteRT flatbuffer (float32, no quantisation: outputs match Keras)."""
-    flatbuffer = tf.lite.TFLiteConverter.from_keras_model(model).convert()
+    # Through a SavedModel exported quietly: `from_keras_model` does the same but prints the
+    # export's summary to stdout, which would corrupt the CLI's JSON event stream.
+    with tempfile.TemporaryDirectory() as saved_model_dir:
+        model.export(saved_model_dir, format="tf_saved_model", verbose=False)
+        flatbuffer = tf.lite.TFLiteConverter.from_saved_model(saved_model_dir).convert()
     Path(path).write_bytes(flatbuffer)

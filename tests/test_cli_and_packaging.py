@@ -1,0 +1,99 @@
+"""The engine's command line as a user runs it, and the Dockerfile lint."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_engine(
+    *arguments: str, model_dir: Path, data_dir: Path, timeout: float = 300
+) -> subprocess.CompletedProcess:
+    environment = {**os.environ, "MNIST_MODEL_DIR": str(model_dir), "MNIST_DATA_DIR": str(data_dir)}
+    return subprocess.run(
+        [sys.executable, "-m", "mnist_engine", *arguments],
+        capture_output=True,
+        text=True,
+        env=environment,
+        cwd=PROJECT_ROOT,
+        timeout=timeout,
+    )
+
+
+@pytest.mark.slow
+def test_train_json_emits_parseable_events_and_promotes(tmp_path: Path, data_dir: Path) -> None:
+    completed = run_engine(
+        "train",
+        "--arch",
+        "dense",
+        "--epochs",
+        "2",
+        "--train-limit",
+        "3000",
+        "--validation-size",
+        "1000",
+        "--test-limit",
+        "1000",
+        "--batch-size",
+        "32",
+        "--json",
+        model_dir=tmp_path,
+        data_dir=data_dir,
+    )
+    assert completed.returncode == 0, completed.stderr
+    events = [json.loads(line) for line in completed.stdout.splitlines()]
+    kinds = [event["event"] for event in events]
+    assert kinds[0] == "config" and kinds[-1] == "result"
+    assert kinds.count("epoch") == 2 and "start" in kinds and "end" in kinds
+    result = events[-1]
+    assert result["promoted"] and result["promotion_reason"] == "no model is serving yet"
+    assert result["test_accuracy"] > 0.8
+    assert (tmp_path / "current").read_text().strip() == result["version"]
+    assert (tmp_path / result["version"] / "curves.png").read_bytes()[:4] == b"\x89PNG"
+
+    info = run_engine("info", "--json", model_dir=tmp_path, data_dir=data_dir)
+    assert json.loads(info.stdout)["current_version"] == result["version"]
+    evaluated = run_engine("evaluate", "--json", model_dir=tmp_path, data_dir=data_dir)
+    assert json.loads(evaluated.stdout)["samples"] == 10000
+
+
+def test_predict_without_a_model_says_how_to_train_one(tmp_path: Path, data_dir: Path) -> None:
+    image = tmp_path / "digit.png"
+    image.write_bytes(b"\x89PNG not really")
+    completed = run_engine("predict", str(image), "--json", model_dir=tmp_path / "models", data_dir=data_dir)
+    assert completed.returncode == 2
+    assert "python -m mnist_engine train" in completed.stderr
+    assert "Traceback" not in completed.stderr
+
+
+def test_unknown_architecture_is_one_clear_line(tmp_path: Path, data_dir: Path) -> None:
+    completed = run_engine("train", "--arch", "resnet", model_dir=tmp_path, data_dir=data_dir)
+    assert completed.returncode == 2 and "invalid choice: 'resnet'" in completed.stderr
+
+
+def test_dockerfile_passes_hadolint() -> None:
+    hadolint = shutil.which("hadolint") or str(Path(sys.executable).parent / "hadolint")
+    completed = subprocess.run([hadolint, str(PROJECT_ROOT / "Dockerfile")], capture_output=True, text=True)
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+
+
+def test_engine_never_imports_db_or_bot() -> None:
+    for source in (PROJECT_ROOT / "mnist_engine").glob("*.py"):
+        text = source.read_text()
+        for forbidden in (
+            "import db",
+            "from db",
+            "import bot",
+            "from bot",
+            "import telegram",
+            "from telegram",
+        ):
+            assert forbidden not in text, f"{source.name} contains {forbidden!r}"
