@@ -1,0 +1,162 @@
+"""Safe decoding of image bytes from users: any common format in, an upright RGB or L image out.
+
+Telegram sends photos as JPEGs without EXIF, but images sent as files keep their format,
+size and EXIF orientation, so everything Pillow reads safely is accepted, and every way
+decoding can fail ends in one `ImageError` whose message can be shown to the user.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import struct
+import warnings
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+# Pillow's JPEG reader also opens MPO, the JPEGs of phones that embed a second, preview frame.
+ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
+DEFAULT_MAX_PIXELS = 40_000_000
+FORMAT_NAMES = {"MPO": "JPEG", "WEBP": "WebP"}
+
+# EXIF orientations 5 to 8 turn the image by a quarter, swapping width and height.
+_QUARTER_TURNS = {5, 6, 7, 8}
+_EXIF_ORIENTATION = 0x0112
+# Pillow raises these for damaged data; none of them should reach the user as a traceback.
+_DECODING_ERRORS = (OSError, SyntaxError, ValueError, IndexError, struct.error, EOFError, MemoryError)
+
+
+class ImageError(ValueError):
+    """The bytes are not an image the engine can read; the message is fit to show a user."""
+
+
+def decode_image(
+    data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, target_long_side: int | None = 1600
+) -> Image.Image:
+    """Return the image in `data` upright (EXIF applied), as RGB or L, transparency on white.
+
+    Images whose long side exceeds `target_long_side` are reduced to it (JPEGs while decoding,
+    which is several times faster); `None` keeps the full size.
+    """
+    image, _ = decode_image_and_size(data, max_pixels=max_pixels, target_long_side=target_long_side)
+    return image
+
+
+def decode_image_and_size(
+    data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, target_long_side: int | None = 1600
+) -> tuple[Image.Image, tuple[int, int]]:
+    """Like `decode_image`, also returning the (width, height) of the upright full-size original."""
+    if not data:
+        raise ImageError("This file is empty, so there is no image to read.")
+    if target_long_side is not None and target_long_side < 1:
+        raise ValueError(f"target_long_side must be positive or None, got {target_long_side}")
+    image = _open(data, max_pixels)
+    width, height = image.size
+    orientation = _orientation(image)
+    original_size = (height, width) if orientation in _QUARTER_TURNS else (width, height)
+    image_format = FORMAT_NAMES.get(image.format or "", image.format or "image")
+
+    if (
+        target_long_side is not None
+        and image.format in ("JPEG", "MPO")
+        and max(width, height) > target_long_side
+    ):
+        # libjpeg scales by 1/2, 1/4 or 1/8 while decoding: ask for the smallest that stays >= target.
+        ratio = target_long_side / max(width, height)
+        image.draft(image.mode, (math.ceil(width * ratio), math.ceil(height * ratio)))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image.load()
+            image = _to_rgb_or_l(image)
+            image = ImageOps.exif_transpose(image) if orientation > 1 else image
+    except Image.DecompressionBombError as error:
+        raise ImageError("This image is too large for me to read safely.") from error
+    except _DECODING_ERRORS as error:
+        reason = "truncated" if "truncated" in str(error).lower() else "damaged"
+        raise ImageError(f"This file is not an image I can read ({reason} {image_format}).") from error
+
+    if target_long_side is not None and max(image.size) > target_long_side:
+        image = _shrink(image, target_long_side)
+    return image, original_size
+
+
+def _open(data: bytes, max_pixels: int) -> Image.Image:
+    """Open (read the header only) and refuse what is not an accepted format or is too large."""
+    try:
+        with warnings.catch_warnings():
+            # The pixel limit is checked below with the caller's max_pixels, not Pillow's global one.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
+    except UnidentifiedImageError as error:
+        raise ImageError(
+            "This file is not an image I can read. Send a photo, or a JPEG, PNG, WebP, GIF, BMP or TIFF file."
+        ) from error
+    except Image.DecompressionBombError as error:
+        raise ImageError("This image is too large for me to read safely.") from error
+    except _DECODING_ERRORS as error:
+        raise ImageError("This file is not an image I can read (damaged header).") from error
+    width, height = image.size
+    if width < 1 or height < 1:
+        raise ImageError("This image is empty (it has no pixels).")
+    if width * height > max_pixels:
+        megapixels = width * height / 1e6
+        raise ImageError(
+            f"This image is too large ({megapixels:.0f} megapixels); send one of at most "
+            f"{max_pixels / 1e6:.0f} megapixels, such as an ordinary photo."
+        )
+    return image
+
+
+def _orientation(image: Image.Image) -> int:
+    """Return the EXIF orientation (1 to 8), 1 where it is absent or nonsense."""
+    try:
+        orientation = image.getexif().get(_EXIF_ORIENTATION, 1)
+    except _DECODING_ERRORS:
+        return 1
+    return orientation if isinstance(orientation, int) and 1 <= orientation <= 8 else 1
+
+
+def _to_rgb_or_l(image: Image.Image) -> Image.Image:
+    """Convert any decoded mode to RGB or L, compositing transparency onto white."""
+    if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+        return _stretch_to_l(image)
+    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info:
+        return _composite(image.convert("RGBA"))
+    if image.mode == "P":
+        return image.convert("RGB")
+    if image.mode in ("L", "RGB"):
+        return image
+    return image.convert("L" if image.mode == "1" else "RGB")
+
+
+def _composite(rgba: Image.Image) -> Image.Image:
+    """Flatten RGBA onto white; ink drawn in white on a transparent canvas goes onto black instead."""
+    on_white = Image.new("RGBA", rgba.size, "white")
+    on_white.alpha_composite(rgba)
+    flattened = on_white.convert("RGB")
+    alpha = np.asarray(rgba.getchannel("A"))
+    if np.ptp(np.asarray(flattened.convert("L"))) < 16 and np.ptp(alpha) >= 64:
+        # Everything visible is white: the drawing lives in the alpha channel alone.
+        on_black = Image.new("RGBA", rgba.size, "black")
+        on_black.alpha_composite(rgba)
+        flattened = on_black.convert("RGB")
+    return flattened
+
+
+def _stretch_to_l(image: Image.Image) -> Image.Image:
+    """Map 16-bit or float pixels onto 0..255 by their own range (Pillow would clip them)."""
+    values = np.asarray(image, dtype=np.float64)
+    finite = values[np.isfinite(values)]
+    low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    scaled = (np.nan_to_num(values, nan=low) - low) / max(high - low, 1e-12) * 255
+    return Image.fromarray(np.clip(scaled, 0, 255).astype(np.uint8), mode="L")
+
+
+def _shrink(image: Image.Image, long_side: int) -> Image.Image:
+    """Return `image` resized so that its long side is `long_side`, averaging pixels (no aliasing)."""
+    width, height = image.size
+    ratio = long_side / max(width, height)
+    size = (max(1, round(width * ratio)), max(1, round(height * ratio)))
+    return image.resize(size, Image.Resampling.BOX, reducing_gap=2.0)

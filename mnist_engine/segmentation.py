@@ -1,0 +1,274 @@
+"""Find the digits in an ink mask and put them in reading order.
+
+Connected components are the candidates. Ruled lines, specks, frames and small pieces are
+filtered out or attached to the digit they belong to (the detached top bar of a 5, a broken
+pencil stroke), touching digits are cut apart, and the digits are grouped into text lines,
+top to bottom, each read left to right.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import cv2
+import numpy as np
+
+# A ruled line spans most of the page and is thin for its length.
+_LINE_MIN_SPAN = 0.75
+_LINE_MAX_THICKNESS_RATIO = 1 / 60
+# A frame crosses the whole image thinly: as an outline (little ink in its box) or as a band.
+_FRAME_MAX_FILL = 0.12
+_FRAME_MAX_THICKNESS = 0.04
+# Components shorter than this share of the tallest digit are pieces or specks, not digits.
+_MIN_DIGIT_HEIGHT_RATIO = 0.4
+# Specks: smaller than this share of the image's area, or of the largest component's area.
+_MIN_AREA_RATIO = 0.00003
+_MIN_AREA_OF_LARGEST = 0.02
+# A digit's box is at most this much wider than tall; wider shapes are several touching digits.
+_MAX_DIGIT_ASPECT = 1.25
+_TYPICAL_DIGIT_ASPECT = 0.7
+
+
+@dataclass(frozen=True)
+class Box:
+    """An axis-aligned box: left and top inclusive, right and bottom exclusive."""
+
+    left: int
+    top: int
+    right: int
+    bottom: int
+
+    @property
+    def width(self) -> int:
+        return self.right - self.left
+
+    @property
+    def height(self) -> int:
+        return self.bottom - self.top
+
+    def union(self, other: Box) -> Box:
+        """Return the smallest box holding both."""
+        return Box(
+            min(self.left, other.left),
+            min(self.top, other.top),
+            max(self.right, other.right),
+            max(self.bottom, other.bottom),
+        )
+
+    def horizontal_overlap(self, other: Box) -> int:
+        """Return how many columns both boxes share (negative: the gap between them)."""
+        return min(self.right, other.right) - max(self.left, other.left)
+
+    def vertical_overlap(self, other: Box) -> int:
+        """Return how many rows both boxes share (negative: the gap between them)."""
+        return min(self.bottom, other.bottom) - max(self.top, other.top)
+
+
+@dataclass(frozen=True)
+class DigitRegion:
+    """One digit found in the mask: its box, its own pixels within the box, and its text line."""
+
+    box: Box
+    mask: np.ndarray
+    line: int = 0
+
+
+def remove_ruled_lines(mask: np.ndarray) -> np.ndarray:
+    """Return the mask without ruled lines: thin straight lines across most of the image, any tilt.
+
+    A digit written across a line keeps its own pixels; only those along the line are removed.
+    """
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    cleaned = mask.copy()
+    height, width = mask.shape
+    for label in range(1, count):
+        left, top, box_width, box_height = (int(value) for value in stats[label, :4])
+        for horizontal, span, length in ((True, box_width, width), (False, box_height, height)):
+            if span < _LINE_MIN_SPAN * length:
+                continue
+            component = labels[top : top + box_height, left : left + box_width] == label
+            line = _line_pixels(component if horizontal else component.T, length)
+            if line is not None:
+                cleaned[top : top + box_height, left : left + box_width] &= ~(line if horizontal else line.T)
+    return cleaned
+
+
+def _line_pixels(component: np.ndarray, length: int) -> np.ndarray | None:
+    """Return the pixels of a thin straight horizontal line through `component`, or None if it has none."""
+    columns = np.flatnonzero(component.any(axis=0))
+    counts = component[:, columns].sum(axis=0)
+    thickness = float(np.median(counts))
+    if thickness > max(2.0, length * _LINE_MAX_THICKNESS_RATIO):
+        return None
+    # Columns where a digit crosses the line hold more ink; fit the line to the others only.
+    clean = columns[counts <= 1.5 * thickness + 1]
+    if clean.size < 0.5 * columns.size:
+        return None
+    rows = np.arange(component.shape[0], dtype=np.float64)[:, None]
+    centres = (component[:, clean] * rows).sum(axis=0) / component[:, clean].sum(axis=0)
+    slope, intercept = np.polyfit(clean.astype(np.float64), centres, 1)
+    residuals = np.abs(centres - (slope * clean + intercept))
+    if np.percentile(residuals, 90) > max(1.5, thickness):
+        return None
+    all_rows, all_columns = np.indices(component.shape)
+    distance = np.abs(all_rows - (slope * all_columns + intercept))
+    return component & (distance <= thickness / 2 + 1.5)
+
+
+def find_digits(mask: np.ndarray) -> list[DigitRegion]:
+    """Return the digit regions of an ink mask in reading order, lines top to bottom."""
+    if mask.ndim != 2:
+        raise ValueError(f"mask must be 2-D, got shape {mask.shape}")
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    components = [_component(labels, stats, label) for label in range(1, count)]
+    components = [region for region in components if not _is_frame(region, mask.shape)]
+    components = _drop_specks(components, mask.shape)
+    if not components:
+        return []
+    digits, pieces = _split_by_height(components)
+    digits = _merge_overlapping(digits)
+    digits = _attach_pieces(digits, pieces)
+    typical_height = float(np.median([region.box.height for region in digits]))
+    digits = [part for region in digits for part in _split_touching(region, typical_height)]
+    return _reading_order(digits)
+
+
+def _component(labels: np.ndarray, stats: np.ndarray, label: int) -> DigitRegion:
+    left, top, width, height = (int(value) for value in stats[label, :4])
+    box = Box(left, top, left + width, top + height)
+    return DigitRegion(box=box, mask=labels[box.top : box.bottom, box.left : box.right] == label)
+
+
+def _is_frame(region: DigitRegion, shape: tuple[int, int]) -> bool:
+    """Return whether a component is the edge of the paper, a shadow or a border, not writing."""
+    height, width = shape
+    box = region.box
+    across = (box.left == 0 and box.right == width) or (box.top == 0 and box.bottom == height)
+    # A digit cropped tightly touches opposite borders too, but it is drawn with ink, not outlined.
+    if across and region.mask.mean() < _FRAME_MAX_FILL:
+        return True
+    long_side, short_side = max(box.width, box.height), min(box.width, box.height)
+    along_border = long_side >= 0.9 * (width if box.width >= box.height else height)
+    return along_border and short_side <= _FRAME_MAX_THICKNESS * long_side
+
+
+def _drop_specks(components: list[DigitRegion], shape: tuple[int, int]) -> list[DigitRegion]:
+    if not components:
+        return []
+    largest = max(int(region.mask.sum()) for region in components)
+    minimum = max(4.0, _MIN_AREA_RATIO * shape[0] * shape[1], _MIN_AREA_OF_LARGEST * largest)
+    return [region for region in components if region.mask.sum() >= minimum]
+
+
+def _split_by_height(components: list[DigitRegion]) -> tuple[list[DigitRegion], list[DigitRegion]]:
+    """Separate digit-sized components from the smaller pieces (bars, dots, broken-off strokes)."""
+    tallest = max(region.box.height for region in components)
+    digits = [region for region in components if region.box.height >= _MIN_DIGIT_HEIGHT_RATIO * tallest]
+    pieces = [region for region in components if region.box.height < _MIN_DIGIT_HEIGHT_RATIO * tallest]
+    return digits, pieces
+
+
+def _merge(first: DigitRegion, second: DigitRegion) -> DigitRegion:
+    """Return one region holding the pixels of both."""
+    box = first.box.union(second.box)
+    mask = np.zeros((box.height, box.width), dtype=bool)
+    for region in (first, second):
+        top, left = region.box.top - box.top, region.box.left - box.left
+        mask[top : top + region.box.height, left : left + region.box.width] |= region.mask
+    return DigitRegion(box=box, mask=mask)
+
+
+def _belongs_together(first: Box, second: Box) -> bool:
+    """Return whether two digit-sized components are one digit drawn in broken strokes."""
+    narrower = min(first.width, second.width)
+    taller = max(first.height, second.height)
+    # Stacked in one column and touching or interleaved: pieces of one digit. Digits of adjacent
+    # lines are stacked too, but with a gap between them.
+    return (
+        first.horizontal_overlap(second) >= 0.5 * narrower
+        and first.vertical_overlap(second) >= -0.05 * taller
+    )
+
+
+def _merge_overlapping(digits: list[DigitRegion]) -> list[DigitRegion]:
+    merged = list(digits)
+    changed = True
+    while changed:
+        changed = False
+        for i in range(len(merged)):
+            for j in range(i + 1, len(merged)):
+                if _belongs_together(merged[i].box, merged[j].box):
+                    merged[i] = _merge(merged[i], merged[j])
+                    del merged[j]
+                    changed = True
+                    break
+            if changed:
+                break
+    return merged
+
+
+def _attach_pieces(digits: list[DigitRegion], pieces: list[DigitRegion]) -> list[DigitRegion]:
+    """Attach each small piece to the digit it touches or sits on; drop pieces far from any digit."""
+    result = list(digits)
+    for piece in pieces:
+        best, best_distance = None, None
+        for index, digit in enumerate(result):
+            reach = 0.25 * digit.box.height
+            overlap_x = piece.box.horizontal_overlap(digit.box)
+            gap_y = -piece.box.vertical_overlap(digit.box)
+            if overlap_x < 0.3 * piece.box.width or gap_y > reach:
+                continue
+            distance = max(gap_y, 0)
+            if best_distance is None or distance < best_distance:
+                best, best_distance = index, distance
+        if best is not None:
+            result[best] = _merge(result[best], piece)
+    return result
+
+
+def _split_touching(region: DigitRegion, typical_height: float) -> list[DigitRegion]:
+    """Cut a region that is much wider than a digit into digits at the thinnest columns."""
+    box = region.box
+    height = max(box.height, typical_height)
+    if box.width <= _MAX_DIGIT_ASPECT * height:
+        return [region]
+    count = max(2, round(box.width / (_TYPICAL_DIGIT_ASPECT * height)))
+    profile = region.mask.sum(axis=0).astype(np.float32)
+    cuts = []
+    for index in range(1, count):
+        expected = index * box.width / count
+        low = int(max(1, expected - 0.3 * box.width / count))
+        high = int(min(box.width - 1, expected + 0.3 * box.width / count))
+        if high <= low:
+            continue
+        cuts.append(low + int(np.argmin(profile[low:high])))
+    parts = []
+    for start, stop in zip([0, *cuts], [*cuts, box.width], strict=True):
+        part_mask = region.mask[:, start:stop]
+        rows = np.flatnonzero(part_mask.any(axis=1))
+        if rows.size == 0:
+            continue
+        part_box = Box(box.left + start, box.top + rows[0], box.left + stop, box.top + rows[-1] + 1)
+        parts.append(DigitRegion(box=part_box, mask=part_mask[rows[0] : rows[-1] + 1]))
+    return parts
+
+
+def _reading_order(digits: list[DigitRegion]) -> list[DigitRegion]:
+    """Group digits into lines by vertical overlap; order lines top to bottom, digits left to right."""
+    lines: list[list[DigitRegion]] = []
+    for digit in sorted(digits, key=lambda region: (region.box.top + region.box.bottom) / 2):
+        centre = (digit.box.top + digit.box.bottom) / 2
+        for line in lines:
+            top = min(region.box.top for region in line)
+            bottom = max(region.box.bottom for region in line)
+            if top <= centre <= bottom:
+                line.append(digit)
+                break
+        else:
+            lines.append([digit])
+    lines.sort(key=lambda line: min(region.box.top for region in line))
+    return [
+        replace(digit, line=number)
+        for number, line in enumerate(lines)
+        for digit in sorted(line, key=lambda region: region.box.left)
+    ]
