@@ -14,9 +14,11 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, func, inspect, select, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from db import repository
+from db.ids import stored_id
 from db.models import (
     SAMPLE_BYTES,
     Base,
@@ -151,6 +153,15 @@ def test_models_and_migrations_agree(engine: Engine) -> None:
     with engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         assert compare_metadata(context, Base.metadata) == []
+
+
+def test_the_database_itself_refuses_unknown_enum_values(session: Session) -> None:
+    run_id = start(session)
+    session.commit()
+    # Autogenerate does not compare CHECK constraints, so check that the migration made them.
+    with pytest.raises(IntegrityError):
+        session.execute(text("UPDATE training_runs SET status = 'paused' WHERE id = :id"), {"id": run_id})
+    session.rollback()
 
 
 def test_sqlite_connections_use_wal_foreign_keys_and_a_busy_timeout(tmp_path) -> None:
@@ -531,6 +542,14 @@ def test_labelled_samples_since_a_date_and_balanced_per_digit(session: Session) 
     assert repository.count_new_labelled_samples(session) == 6
     with pytest.raises(ValueError, match="per_digit_limit must be at least 1"):
         repository.labelled_samples(session, per_digit_limit=0)
+
+
+def test_ids_are_stored_as_they_are_or_as_keyed_hashes() -> None:
+    assert stored_id(123456789) == "123456789"
+    hashed = stored_id(123456789, secret="pepper")
+    assert hashed == stored_id("123456789", secret="pepper")
+    assert hashed != stored_id(123456789, secret="salt")
+    assert len(hashed) == 64 and "123456789" not in hashed
 
 
 # --- Statistics and retention ----------------------------------------------------------------------

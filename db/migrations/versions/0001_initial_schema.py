@@ -15,19 +15,10 @@ down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-# Enums are VARCHARs with CHECK constraints (not native PostgreSQL types) so the schema stays portable.
-RUN_TRIGGER = sa.Enum(
-    "manual", "scheduled", "command_line",
-    name="run_trigger", native_enum=False, create_constraint=True, length=16,
-)  # fmt: skip
-RUN_STATUS = sa.Enum(
-    "queued", "running", "succeeded", "failed", "cancelled", "interrupted",
-    name="run_status", native_enum=False, create_constraint=True, length=16,
-)  # fmt: skip
-PREDICTION_SOURCE = sa.Enum(
-    "photo", "file",
-    name="prediction_source", native_enum=False, create_constraint=True, length=16,
-)  # fmt: skip
+
+def string_enum(name: str, *values: str) -> sa.Enum:
+    """A VARCHAR holding one of values, with a CHECK constraint: portable, unlike native PostgreSQL enums."""
+    return sa.Enum(*values, name=name, native_enum=False, create_constraint=True, length=16)
 
 
 def utc_timestamp() -> sa.DateTime:
@@ -40,11 +31,17 @@ def upgrade() -> None:
     op.create_table(
         "training_runs",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("trigger", RUN_TRIGGER, nullable=False),
+        sa.Column(
+            "trigger", string_enum("run_trigger", "manual", "scheduled", "command_line"), nullable=False
+        ),
         sa.Column("requested_by", sa.String(length=64), nullable=True),
         sa.Column("architecture", sa.String(length=64), nullable=False),
         sa.Column("parameters", sa.JSON(), nullable=False),
-        sa.Column("status", RUN_STATUS, nullable=False),
+        sa.Column(
+            "status",
+            string_enum("run_status", "queued", "running", "succeeded", "failed", "cancelled", "interrupted"),
+            nullable=False,
+        ),
         sa.Column("created_at", utc_timestamp(), nullable=False),
         sa.Column("started_at", utc_timestamp(), nullable=True),
         sa.Column("finished_at", utc_timestamp(), nullable=True),
@@ -94,7 +91,7 @@ def upgrade() -> None:
         sa.Column("model_version", sa.String(length=64), nullable=False),
         sa.Column("digits", sa.String(length=256), nullable=False),
         sa.Column("latency_ms", sa.Float(), nullable=False),
-        sa.Column("source", PREDICTION_SOURCE, nullable=False),
+        sa.Column("source", string_enum("prediction_source", "photo", "file"), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_predictions")),
     )
     op.create_index("ix_predictions_created_at", "predictions", ["created_at"])
