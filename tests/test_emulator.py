@@ -11,6 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 from emulator import BotApiEmulator
+from emulator.errors import BotApiError
+from emulator.formatting import format_text
 from emulator.spec import SPEC_PATH, load_spec
 from PIL import Image
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Update
@@ -145,6 +147,45 @@ async def test_parse_mode_is_applied_and_bad_markdown_rejected(bot: Bot, emulato
         await bot.send_message(USER, "*Accuracy* 98.5%", parse_mode=ParseMode.MARKDOWN_V2)
 
 
+@pytest.mark.parametrize(
+    ("text", "parse_mode", "expected_text", "expected_entities"),
+    [
+        ("😀 *7* \\(sure\\)\\!", "MarkdownV2", "😀 7 (sure)!", [("bold", 3, 1)]),
+        (
+            "__u__ ||s|| [docs](https://x.org/a\\)b)",
+            "MarkdownV2",
+            "u s docs",
+            [("underline", 0, 1), ("spoiler", 2, 1), ("text_link", 4, 4)],
+        ),
+        ("```python\nprint(7)```", "MarkdownV2", "print(7)", [("pre", 0, 8)]),
+        ("*bold* _it_ 1.5!", "Markdown", "bold it 1.5!", [("bold", 0, 4), ("italic", 5, 2)]),
+        ('<pre><code class="language-py">x = 1</code></pre>', "HTML", "x = 1", [("pre", 0, 5)]),
+    ],
+)
+def test_parse_modes_become_plain_text_and_entities(
+    text: str, parse_mode: str, expected_text: str, expected_entities: list[tuple[str, int, int]]
+) -> None:
+    formatted = format_text(text, parse_mode, None)
+    assert formatted.text == expected_text
+    assert [(e["type"], e["offset"], e["length"]) for e in formatted.entities] == expected_entities
+
+
+@pytest.mark.parametrize(
+    ("text", "parse_mode", "error"),
+    [
+        ("*unclosed", "MarkdownV2", "Can't find end of Bold entity at byte offset 0"),
+        ("1-2", "MarkdownV2", "Character '-' is reserved"),
+        ("é<br/>", "HTML", 'Unsupported start tag "br" at byte offset 2'),
+        ("<b>x</i>", "HTML", 'Unmatched end tag at byte offset 4, expected "</b>", found "</i>"'),
+        ("_open", "Markdown", "Can't find end of the entity starting at byte offset 0"),
+    ],
+)
+def test_malformed_markup_is_rejected_like_telegram(text: str, parse_mode: str, error: str) -> None:
+    with pytest.raises(BotApiError) as raised:
+        format_text(text, parse_mode, None)
+    assert raised.value.description.startswith(f"Bad Request: can't parse entities: {error}")
+
+
 async def test_writing_to_a_chat_nobody_opened_is_chat_not_found(bot: Bot) -> None:
     with pytest.raises(BadRequest, match=r"(?i)chat not found"):
         await bot.send_message(424242, "hello?")
@@ -159,6 +200,10 @@ async def test_unknown_parameter_is_rejected_by_name(emulator: BotApiEmulator) -
     assert response.status_code == 400
     assert response.json()["ok"] is False and "'txt'" in response.json()["description"]
     assert emulator.calls[-1].status == 400
+    # Parameters Telegram still accepts although the 9.2 documentation dropped them are fine.
+    legacy = {"chat_id": str(USER), "text": "hi", "reply_to_message_id": "1"}
+    response = await asyncio.to_thread(raw_post, emulator, "sendMessage", legacy)
+    assert response.json()["result"]["reply_to_message"]["text"] == "hi"
 
 
 async def test_missing_required_parameter_is_rejected_by_name(emulator: BotApiEmulator) -> None:

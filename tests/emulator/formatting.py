@@ -157,7 +157,7 @@ class _HtmlToEntities(HTMLParser):
         attributes = dict(attrs)
         entity_type = _HTML_TAGS.get(tag)
         if entity_type is None or (tag == "span" and attributes.get("class") != "tg-spoiler"):
-            raise self._error(f'Unsupported start tag "{tag}"')
+            raise _entities_error(f'Unsupported start tag "{tag}" at byte offset {self._byte_offset()}')
         extra: dict[str, Any] = {}
         if tag == "a":
             extra["url"] = attributes.get("href") or ""
@@ -174,12 +174,15 @@ class _HtmlToEntities(HTMLParser):
         self.open_tags.append(_OpenTag(tag, entity_type, self.out.offset, extra))
 
     def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        raise self._error(f'Unsupported start tag "{tag}"')
+        raise _entities_error(f'Unsupported start tag "{tag}" at byte offset {self._byte_offset()}')
 
     def handle_endtag(self, tag: str) -> None:
         if not self.open_tags or self.open_tags[-1].tag != tag:
             expected = f'"</{self.open_tags[-1].tag}>"' if self.open_tags else "no end tag"
-            raise self._error(f'Unmatched end tag, expected {expected}, found "</{tag}>"')
+            offset = self._byte_offset()
+            raise _entities_error(
+                f'Unmatched end tag at byte offset {offset}, expected {expected}, found "</{tag}>"'
+            )
         opened = self.open_tags.pop()
         if opened.entity_type is not None:
             self.out.close_entity(opened.entity_type, opened.start, **opened.extra)
@@ -195,10 +198,11 @@ class _HtmlToEntities(HTMLParser):
             )
         return self.out.result()
 
-    def _error(self, detail: str) -> BotApiError:
+    def _byte_offset(self) -> int:
+        """Where the tag being handled starts, in UTF-8 bytes, as Telegram reports it."""
         line, column = self.getpos()
         char_index = sum(len(text) + 1 for text in self.source.split("\n")[: line - 1]) + column
-        return _entities_error(f"{detail} at byte offset {len(self.source[:char_index].encode())}")
+        return len(self.source[:char_index].encode())
 
 
 def _parse_html(source: str) -> FormattedText:
