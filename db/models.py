@@ -72,6 +72,7 @@ class RunTrigger(enum.StrEnum):
 
     MANUAL = "manual"
     SCHEDULED = "scheduled"
+    FIRST_RUN = "first_run"  # the service trained its first model because none existed
     COMMAND_LINE = "command_line"
 
 

@@ -285,7 +285,7 @@ def test_a_queued_run_is_active_until_it_starts_and_finishes(session: Session) -
     [
         (
             {"trigger": "cron"},
-            "unknown trigger 'cron'; expected one of 'manual', 'scheduled', 'command_line'",
+            "unknown trigger 'cron'; expected one of 'manual', 'scheduled', 'first_run', 'command_line'",
         ),
         ({"status": "succeeded"}, "starts as 'queued' or 'running'"),
         ({"status": "paused"}, "unknown status 'paused'"),

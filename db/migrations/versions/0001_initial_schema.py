@@ -32,7 +32,9 @@ def upgrade() -> None:
         "training_runs",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column(
-            "trigger", string_enum("run_trigger", "manual", "scheduled", "command_line"), nullable=False
+            "trigger",
+            string_enum("run_trigger", "manual", "scheduled", "first_run", "command_line"),
+            nullable=False,
         ),
         sa.Column("requested_by", sa.String(length=64), nullable=True),
         sa.Column("architecture", sa.String(length=64), nullable=False),
