@@ -285,7 +285,10 @@ async def test_document_keeps_its_bytes_name_and_type(bot: Bot, emulator: BotApi
         len(original),
     )
     file = await bot.get_file(document.file_id)
-    assert bytes(await file.download_as_bytearray()) == original
+    assert bytes(await file.download_as_bytearray()) == original  # PTB sends the token's colon as %3A
+    relative_path = file.file_path.removeprefix(f"{emulator.base_file_url}{TOKEN}/")
+    raw_colon_url = f"{emulator.base_file_url}{TOKEN}/{relative_path}"
+    assert (await asyncio.to_thread(httpx.get, raw_colon_url)).content == original
 
 
 async def test_get_file_refuses_files_over_20_mb(bot: Bot, emulator: BotApiEmulator) -> None:

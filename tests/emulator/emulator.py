@@ -14,6 +14,7 @@ from .errors import BotApiError
 from .formatting import command_entities
 from .markup import callback_data_values
 from .media import store_animation, store_document, store_photo, store_sticker
+from .photos import photo_renditions
 from .server import CONFLICT, TOKEN_PATTERN, BotApiServer
 from .spec import load_spec
 from .state import ApiCall, CallbackQueryRecord, TelegramState
@@ -127,11 +128,12 @@ class BotApiEmulator:
     ) -> dict:
         """A user sends a photo: Telegram keeps JPEG sizes up to 1280 px, upright and without EXIF."""
         caption_content = self._caption(caption)
+        renditions = photo_renditions(image_bytes)  # the slow part, done before taking the lock
         return self._user_message(
             user_id,
             chat_id,
             None,
-            lambda: {"photo": store_photo(self._state, image_bytes), **caption_content},
+            lambda: {"photo": store_photo(self._state, renditions), **caption_content},
         )
 
     def send_document(

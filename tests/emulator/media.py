@@ -8,10 +8,10 @@ from typing import Any
 from .errors import BotApiError
 from .photos import (
     ImageProcessingError,
+    JpegRendition,
     animation_gif,
     encode_jpeg,
     open_image,
-    photo_renditions,
     sticker_webp,
     upright_rgb,
 )
@@ -21,10 +21,10 @@ DOCUMENT_THUMBNAIL_SIDE = 320
 _GENERIC_MIME_TYPE = "application/octet-stream"
 
 
-def store_photo(state: TelegramState, data: bytes) -> list[dict[str, Any]]:
-    """Store the JPEG sizes of a photo and return its PhotoSize list, smallest first."""
+def store_photo(state: TelegramState, renditions: list[JpegRendition]) -> list[dict[str, Any]]:
+    """Store the JPEG sizes of a photo (from `photo_renditions`) and return its PhotoSize list."""
     sizes = []
-    for rendition in photo_renditions(data):
+    for rendition in renditions:
         stored = state.files.add(rendition.data, folder="photos", extension="jpg")
         sizes.append({**stored.identity(), "width": rendition.width, "height": rendition.height})
     for size in sizes:

@@ -16,7 +16,7 @@ from .files import GET_FILE_LIMIT_BYTES, UploadedFile
 from .formatting import format_text
 from .markup import parse_reply_markup
 from .media import file_bytes, reuse_file, store_document, store_photo
-from .photos import check_sendable_photo
+from .photos import check_sendable_photo, photo_renditions
 from .spec import load_spec
 from .state import StoredMessage, TelegramState
 
@@ -157,7 +157,7 @@ def send_photo(state: TelegramState, params: dict[str, Any]) -> dict[str, Any]:
     photo = params["photo"]
     if isinstance(photo, UploadedFile):
         check_sendable_photo(photo.data)
-        sizes, sent_bytes = store_photo(state, photo.data), photo.data
+        sizes, sent_bytes = store_photo(state, photo_renditions(photo.data)), photo.data
     else:
         sizes = reuse_file(state, photo, "photo")
         sent_bytes = file_bytes(state, sizes)
