@@ -102,11 +102,39 @@ def _closing_radius(diameter: float) -> int:
 
 def _background(small: np.ndarray, radius: int) -> np.ndarray:
     """Return the paper's brightness at 1/4 size, with dark strokes narrower than 2*radius+1 erased."""
-    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (2 * radius + 1, 2 * radius + 1))
+    size = 2 * radius + 1
+    padded = _pad_with_paper(small, radius)
     # A closing erases dark strokes narrower than the kernel and keeps larger dark areas (shadows,
     # the table around a sheet) with their edges.
-    background = cv2.morphologyEx(small, cv2.MORPH_CLOSE, kernel, borderType=cv2.BORDER_REPLICATE)
-    return cv2.blur(background, (3, 3))
+    closed = cv2.morphologyEx(
+        padded, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (size, size))
+    )
+    background = closed[radius:-radius, radius:-radius]
+    # Enlarged 4x, a sharp edge (paper against table) becomes a ramp, and the table beside the
+    # paper would look darker than "its" background: ink. Taking the darker side of every edge
+    # (an erosion) before enlarging leaves no such band.
+    return cv2.erode(background, np.ones((5, 5), np.uint8), borderType=cv2.BORDER_REPLICATE)
+
+
+def _pad_with_paper(small: np.ndarray, radius: int) -> np.ndarray:
+    """Pad by `radius` with the brightest border pixel within reach along the border.
+
+    Beyond a stroke that touches the border (a tightly cropped drawing) lies paper, not more
+    stroke; a shadow along a whole side stays a shadow.
+    """
+    padded = cv2.copyMakeBorder(small, radius, radius, radius, radius, cv2.BORDER_REPLICATE)
+    along_rows = cv2.getStructuringElement(cv2.MORPH_RECT, (2 * radius + 1, 1))
+    along_columns = cv2.getStructuringElement(cv2.MORPH_RECT, (1, 2 * radius + 1))
+    for strip, kernel in (
+        (np.s_[:radius, :], along_rows),
+        (np.s_[-radius:, :], along_rows),
+        (np.s_[:, :radius], along_columns),
+        (np.s_[:, -radius:], along_columns),
+    ):
+        padded[strip] = cv2.dilate(
+            np.ascontiguousarray(padded[strip]), kernel, borderType=cv2.BORDER_REPLICATE
+        )
+    return padded
 
 
 def _is_dark_ink(small: np.ndarray) -> bool:
@@ -132,9 +160,15 @@ def _threshold(contrast: np.ndarray) -> np.ndarray:
 
     Hysteresis keeps the faint ends of a stroke that is clearly ink elsewhere.
     """
-    noise = float(np.median(contrast)) + 1.4826 * float(np.median(np.abs(contrast - np.median(contrast))))
     scaled = np.clip(contrast * 255.0, 0, 255).astype(np.uint8)
     otsu, _ = cv2.threshold(scaled, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    # The paper's noise, measured on the paper side of Otsu's split (a sample is plenty).
+    sample = contrast[::3, ::3]
+    paper = sample[sample <= otsu / 255.0]
+    noise = 0.0
+    if paper.size:
+        centre = float(np.median(paper))
+        noise = centre + 1.4826 * float(np.median(np.abs(paper - centre)))
     high = max(otsu / 255.0, _MIN_CONTRAST, _NOISE_FACTOR * noise)
     low = max(high / 2.0, _MIN_CONTRAST * 0.75, _NOISE_FACTOR * noise * 0.75)
     weak = (contrast > low).astype(np.uint8)

@@ -27,6 +27,10 @@ _MIN_AREA_OF_LARGEST = 0.02
 # A digit's box is at most this much wider than tall; wider shapes are several touching digits.
 _MAX_DIGIT_ASPECT = 1.25
 _TYPICAL_DIGIT_ASPECT = 0.7
+# Each part of a cut must be at least this share of the region's height, or it is a flourish.
+_MIN_PART_HEIGHT = 0.5
+# A small piece belongs to a digit at most this share of the digit's height away.
+_PIECE_REACH = 0.25
 
 
 @dataclass(frozen=True)
@@ -208,18 +212,18 @@ def _merge_overlapping(digits: list[DigitRegion]) -> list[DigitRegion]:
 
 
 def _attach_pieces(digits: list[DigitRegion], pieces: list[DigitRegion]) -> list[DigitRegion]:
-    """Attach each small piece to the digit it touches or sits on; drop pieces far from any digit."""
+    """Attach each small piece to the nearest digit within reach; drop pieces far from any digit."""
     result = list(digits)
     for piece in pieces:
         best, best_distance = None, None
         for index, digit in enumerate(result):
-            reach = 0.25 * digit.box.height
-            overlap_x = piece.box.horizontal_overlap(digit.box)
-            gap_y = -piece.box.vertical_overlap(digit.box)
-            if overlap_x < 0.3 * piece.box.width or gap_y > reach:
-                continue
-            distance = max(gap_y, 0)
-            if best_distance is None or distance < best_distance:
+            gap_x = max(0, -piece.box.horizontal_overlap(digit.box))
+            gap_y = max(0, -piece.box.vertical_overlap(digit.box))
+            # A 5's detached bar or the end of a broken stroke lies within a quarter digit of it.
+            distance = max(gap_x, gap_y)
+            if distance <= _PIECE_REACH * digit.box.height and (
+                best_distance is None or distance < best_distance
+            ):
                 best, best_distance = index, distance
         if best is not None:
             result[best] = _merge(result[best], piece)
@@ -250,6 +254,9 @@ def _split_touching(region: DigitRegion, typical_height: float) -> list[DigitReg
             continue
         part_box = Box(box.left + start, box.top + rows[0], box.left + stop, box.top + rows[-1] + 1)
         parts.append(DigitRegion(box=part_box, mask=part_mask[rows[0] : rows[-1] + 1]))
+    # A long tail or underline is no digit: then the shape was one digit with a flourish.
+    if any(part.box.height < _MIN_PART_HEIGHT * box.height for part in parts):
+        return [region]
     return parts
 
 
