@@ -245,7 +245,7 @@ async def test_injected_flood_control_surfaces_as_retry_after(bot: Bot, emulator
 
 async def test_long_poll_returns_a_photo_as_telegram_sizes_it(bot: Bot, emulator: BotApiEmulator) -> None:
     poll = asyncio.create_task(bot.get_updates(timeout=30))
-    await asyncio.sleep(0.2)  # let the poll reach the server and wait there
+    await emulator.wait_for(lambda: emulator.is_polling)
     emulator.send_photo(USER, jpeg_with_exif_rotation(1600, 1200), caption="mine")
     updates = await asyncio.wait_for(poll, timeout=10)  # far below the 30 s poll: the photo woke it
 
@@ -406,7 +406,7 @@ async def test_second_concurrent_poll_ends_the_first_with_conflict(
     bot: Bot, emulator: BotApiEmulator
 ) -> None:
     first = asyncio.create_task(bot.get_updates(timeout=30))
-    await asyncio.sleep(0.2)
+    await emulator.wait_for(lambda: emulator.is_polling)
     async with Bot(TOKEN, base_url=emulator.base_url) as other_instance:
         second = asyncio.create_task(other_instance.get_updates(timeout=0))
         with pytest.raises(Conflict):

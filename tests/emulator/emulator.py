@@ -216,8 +216,16 @@ class BotApiEmulator:
     # What the bot did
 
     @property
+    def is_polling(self) -> bool:
+        """Whether the bot has a getUpdates call waiting on the server right now."""
+        return self._server.polls_in_progress > 0
+
+    @property
     def calls(self) -> list[ApiCall]:
-        """Every Bot API call so far, rejected ones included, oldest first (a snapshot)."""
+        """Every answered Bot API call so far, rejected ones included, oldest first (a snapshot).
+
+        A long poll the bot abandons (when it stops polling) got no answer and is not listed.
+        """
         with self._state.lock:
             return list(self._state.calls)
 

@@ -48,6 +48,8 @@ class BotApiServer:
         self._poll_generation = 0
         self._closing = False
         self.port: int | None = None
+        # getUpdates calls being answered right now (read from other threads; an int is safe to read).
+        self.polls_in_progress = 0
 
     def start(self) -> None:
         """Start the event loop thread and listen; returns once the port accepts connections."""
@@ -166,17 +168,21 @@ class BotApiServer:
         self._wake_pollers()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + max(params.get("timeout", 0), 0)
-        while True:
-            if generation != self._poll_generation:
-                await self._raise_if_client_left(request)
-                raise BotApiError(409, CONFLICT)
-            with self._state.lock:
-                updates = self._state.pending_updates(limit)
-            if updates or self._closing or loop.time() >= deadline:
-                return updates
-            wakeup = self._wakeup
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wakeup.wait(), deadline - loop.time())
+        self.polls_in_progress += 1
+        try:
+            while True:
+                if generation != self._poll_generation:
+                    await self._raise_if_client_left(request)
+                    raise BotApiError(409, CONFLICT)
+                with self._state.lock:
+                    updates = self._state.pending_updates(limit)
+                if updates or self._closing or loop.time() >= deadline:
+                    return updates
+                wakeup = self._wakeup
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wakeup.wait(), deadline - loop.time())
+        finally:
+            self.polls_in_progress -= 1
 
     @staticmethod
     async def _raise_if_client_left(request: web.Request) -> None:
