@@ -102,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def command_train(arguments: argparse.Namespace) -> int:
     """Train, store and (by default) promote; SIGTERM or Ctrl-C cancels at the next batch."""
-    from mnist_engine.training import TrainingConfig, TrainingEvent
+    from mnist_engine.training import TrainingCancelled, TrainingConfig, TrainingEvent
     from mnist_engine.workflow import load_extra_samples, train_and_store
 
     settings = get_settings()
@@ -131,16 +131,30 @@ def command_train(arguments: argparse.Namespace) -> int:
 
     if arguments.json:
         emit_json({"event": "config", "config": _config_dict(config), "pid": os.getpid()})
-    outcome = train_and_store(
-        settings.data_dir,
-        settings.model_dir,
-        config,
-        extra=extra,
-        on_event=on_event,
-        cancel_event=cancel_event,
-        promote=not arguments.no_promote,
-        tolerance=arguments.tolerance,
-    )
+    try:
+        outcome = train_and_store(
+            settings.data_dir,
+            settings.model_dir,
+            config,
+            extra=extra,
+            on_event=on_event,
+            cancel_event=cancel_event,
+            promote=not arguments.no_promote,
+            tolerance=arguments.tolerance,
+        )
+    except TrainingCancelled:
+        report(
+            {
+                "event": "result",
+                "cancelled": True,
+                "version": None,
+                "epochs_done": 0,
+                "promoted": False,
+                "promotion_reason": "the run was cancelled",
+            },
+            arguments.json,
+        )
+        return 0
     result = outcome.result
     summary: dict[str, Any] = {
         "event": "result",
@@ -158,18 +172,28 @@ def command_train(arguments: argparse.Namespace) -> int:
         "cancelled": result.cancelled,
         "seconds": round(result.seconds, 1),
         "promoted": bool(outcome.decision and outcome.decision.promote),
-        "promotion_reason": outcome.decision.reason if outcome.decision else "promotion not requested",
-        "model_path": str(settings.model_dir / outcome.version),
+        "promotion_reason": outcome.decision.reason
+        if outcome.decision
+        else ("the run was cancelled" if result.cancelled else "promotion not requested"),
+        "model_path": None if outcome.version is None else str(settings.model_dir / outcome.version),
     }
-    if arguments.json:
-        emit_json(summary)
-    else:
-        print(
-            f"Stored {outcome.version}: test accuracy {result.evaluation.accuracy:.2%}, "
-            f"loss {result.evaluation.loss:.4f}, {result.epochs_done} epochs in {result.seconds:.0f} s"
-        )
-        print(("Promoted: " if summary["promoted"] else "Not promoted: ") + summary["promotion_reason"])
+    report(summary, arguments.json)
     return 0
+
+
+def report(summary: dict[str, Any], as_json: bool) -> None:
+    """Print a run's outcome: one JSON object, or two lines for a person."""
+    if as_json:
+        emit_json(summary)
+        return
+    if summary["cancelled"]:
+        print(f"Cancelled after {summary['epochs_done']} epochs; no version stored.")
+        return
+    print(
+        f"Stored {summary['version']}: test accuracy {summary['test_accuracy']:.2%}, "
+        f"loss {summary['test_loss']:.4f}, {summary['epochs_done']} epochs in {summary['seconds']:.0f} s"
+    )
+    print(("Promoted: " if summary["promoted"] else "Not promoted: ") + summary["promotion_reason"])
 
 
 def command_evaluate(arguments: argparse.Namespace) -> int:

@@ -14,7 +14,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from mnist_engine.architectures import DEFAULT_ARCHITECTURE, NUM_CLASSES, get_architecture
+from mnist_engine.architectures import DEFAULT_ARCHITECTURE, NUM_CLASSES, build_optimizer, get_architecture
 from mnist_engine.augment import build_augmentation
 from mnist_engine.callbacks import (
     CancelCallback,
@@ -153,7 +153,7 @@ def train(
 
     model = architecture.build()
     model.compile(
-        optimizer=architecture.optimizer(config.learning_rate),
+        optimizer=build_optimizer(architecture.optimizer, config.learning_rate),
         loss=keras.losses.CategoricalCrossentropy(),
         metrics=["accuracy"],
     )

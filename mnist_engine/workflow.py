@@ -20,8 +20,8 @@ from mnist_engine.training import ExtraSamples, TrainingConfig, TrainingResult, 
 class TrainingOutcome:
     """A stored version and whether it now serves."""
 
-    version: str
-    decision: PromotionDecision | None  # None when promotion was not asked for
+    version: str | None  # None for a cancelled run, which is not stored
+    decision: PromotionDecision | None  # None when promotion was not asked for or the run was cancelled
     result: TrainingResult
 
 
@@ -48,6 +48,9 @@ def train_and_store(
             cancel_event=cancel_event,
             checkpoint_dir=Path(scratch),
         )
+        if result.cancelled:
+            # Someone stopped it on purpose: a half-trained model is not worth a version.
+            return TrainingOutcome(version=None, decision=None, result=result)
         architecture = result.config.architecture
         pictures = {
             "curves.png": plot_training_curves(
@@ -62,7 +65,7 @@ def train_and_store(
             ),
         }
         version = registry.save(result, architecture=architecture, extra_files=pictures)
-    decision = registry.promote_if_better(version, tolerance) if promote and not result.cancelled else None
+    decision = registry.promote_if_better(version, tolerance) if promote else None
     return TrainingOutcome(version=version, decision=decision, result=result)
 
 
