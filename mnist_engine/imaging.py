@@ -44,9 +44,18 @@ def decode_image(
 
 
 def decode_image_and_size(
-    data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, target_long_side: int | None = 1600
+    data: bytes,
+    *,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    target_long_side: int | None = 1600,
+    exact: bool = True,
+    grayscale: bool = False,
 ) -> tuple[Image.Image, tuple[int, int]]:
-    """Like `decode_image`, also returning the (width, height) of the upright full-size original."""
+    """Like `decode_image`, also returning the (width, height) of the upright full-size original.
+
+    With `exact=False` a JPEG is left at the size it decodes to (up to twice `target_long_side`)
+    for callers that resize it anyway; `grayscale=True` returns L, which JPEGs decode faster.
+    """
     if not data:
         raise ImageError("This file is empty, so there is no image to read.")
     if target_long_side is not None and target_long_side < 1:
@@ -57,14 +66,12 @@ def decode_image_and_size(
     original_size = (height, width) if orientation in _QUARTER_TURNS else (width, height)
     image_format = FORMAT_NAMES.get(image.format or "", image.format or "image")
 
-    if (
-        target_long_side is not None
-        and image.format in ("JPEG", "MPO")
-        and max(width, height) > target_long_side
-    ):
-        # libjpeg scales by 1/2, 1/4 or 1/8 while decoding: ask for the smallest that stays >= target.
-        ratio = target_long_side / max(width, height)
-        image.draft(image.mode, (math.ceil(width * ratio), math.ceil(height * ratio)))
+    if image.format in ("JPEG", "MPO"):
+        # libjpeg scales by 1/2, 1/4 or 1/8 while decoding: ask for the smallest that stays >= target,
+        # and for gray it skips the colour planes altogether.
+        mode = "L" if grayscale and image.mode in ("L", "RGB") else image.mode
+        ratio = 1.0 if target_long_side is None else min(1.0, target_long_side / max(width, height))
+        image.draft(mode, (math.ceil(width * ratio), math.ceil(height * ratio)))
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -77,7 +84,9 @@ def decode_image_and_size(
         reason = "truncated" if "truncated" in str(error).lower() else "damaged"
         raise ImageError(f"This file is not an image I can read ({reason} {image_format}).") from error
 
-    if target_long_side is not None and max(image.size) > target_long_side:
+    if grayscale and image.mode != "L":
+        image = image.convert("L")
+    if exact and target_long_side is not None and max(image.size) > target_long_side:
         image = _shrink(image, target_long_side)
     return image, original_size
 

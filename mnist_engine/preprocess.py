@@ -76,9 +76,9 @@ def find_ink(gray: np.ndarray) -> InkMap:
         gray, small = 255 - gray, 255 - small
 
     # A closing as wide as the strokes are thick would erase them from the ink: size it on
-    # a first estimate of the stroke width, made with the widest closing.
-    first_guess = _threshold(_contrast(gray, small, coarse))
-    stroke = stroke_width(first_guess) / _BACKGROUND_DOWNSCALE
+    # a first estimate of the stroke width, made on the small image with the widest closing.
+    first_guess = _threshold(_relative_darkness(small.astype(np.float32), _background(small, coarse)))
+    stroke = stroke_width(first_guess)
     diameter = np.clip(
         _STROKE_TO_KERNEL * stroke, short_side * _FINE_KERNEL_RATIO, short_side * _COARSE_KERNEL_RATIO
     )
@@ -149,10 +149,14 @@ def _is_dark_ink(small: np.ndarray) -> bool:
 
 def _contrast(gray: np.ndarray, small: np.ndarray, radius: int) -> np.ndarray:
     """Return how much darker than the paper each pixel is, as a share of the paper's brightness."""
-    background = _background(small, radius)
-    background = cv2.resize(background, gray.shape[::-1], interpolation=cv2.INTER_LINEAR).astype(np.float32)
+    background = cv2.resize(_background(small, radius), gray.shape[::-1], interpolation=cv2.INTER_LINEAR)
+    return _relative_darkness(gray.astype(np.float32), background)
+
+
+def _relative_darkness(pixels: np.ndarray, background: np.ndarray) -> np.ndarray:
     # Relative to the paper's brightness, so that a stroke in shadow counts like one in light.
-    return np.maximum(background - gray.astype(np.float32), 0.0) / np.maximum(background, 32.0)
+    background = background.astype(np.float32)
+    return np.maximum(background - pixels, 0.0) / np.maximum(background, 32.0)
 
 
 def _threshold(contrast: np.ndarray) -> np.ndarray:
