@@ -335,6 +335,7 @@ class ProgressReporter:
         self._throttle = Throttle(interval_seconds)
         self._pending_flush: asyncio.Task[None] | None = None
         self._latest: RunProgress | None = None
+        self._last_text = ""
 
     async def progress(self, run: RunProgress) -> None:
         """Show the run's state now, or within the interval if an edit was made recently."""
@@ -368,11 +369,12 @@ class ProgressReporter:
     async def _open(self, run: RunProgress) -> None:
         self._run_id = run.run_id
         self._messages = {}
+        self._last_text = progress_text(run)
         self._throttle = Throttle(self.interval_seconds)
         self._throttle.ready()
         for chat_id in self.chat_ids:
             try:
-                message = await self.application.bot.send_message(chat_id, progress_text(run))
+                message = await self.application.bot.send_message(chat_id, self._last_text)
             except TelegramError as error:
                 logger.warning("Cannot post progress to chat %s: %s", chat_id, error)
                 continue
@@ -385,6 +387,9 @@ class ProgressReporter:
             await self._edit_all(progress_text(self._latest))
 
     async def _edit_all(self, text: str) -> None:
+        if text == self._last_text:
+            return  # Telegram refuses an edit that changes nothing
+        self._last_text = text
         for chat_id, message_id in self._messages.items():
             try:
                 await self.application.bot.edit_message_text(text, chat_id=chat_id, message_id=message_id)
@@ -602,13 +607,14 @@ def build_application(settings: BotSettings, sessions: sessionmaker[Session]) ->
     application.add_handler(CommandHandler("cancel", cancel_command))
     application.add_handler(CommandHandler("model", model_command))
     application.add_handler(CommandHandler("stats", stats_command))
-    application.add_handler(MessageHandler(filters.PHOTO, handle_photo))
-    application.add_handler(MessageHandler(filters.Document.IMAGE, handle_image_document))
-    application.add_handler(MessageHandler(filters.Document.ALL, handle_other_file))
-    application.add_handler(MessageHandler(filters.Sticker.ALL, handle_sticker))
+    # Animations also carry a `document` (a GIF or MP4), so they are matched before documents.
     application.add_handler(
         MessageHandler(filters.ANIMATION | filters.VIDEO | filters.VIDEO_NOTE, handle_animation)
     )
+    application.add_handler(MessageHandler(filters.Sticker.ALL, handle_sticker))
+    application.add_handler(MessageHandler(filters.PHOTO, handle_photo))
+    application.add_handler(MessageHandler(filters.Document.IMAGE, handle_image_document))
+    application.add_handler(MessageHandler(filters.Document.ALL, handle_other_file))
     application.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, handle_text))
     application.add_handler(CallbackQueryHandler(handle_verdict_button))
     application.add_error_handler(on_error)

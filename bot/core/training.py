@@ -188,13 +188,16 @@ class TrainingManager:
             await self.sink.progress(run)
 
     def _settle(self, run: RunProgress, return_code: int, stderr_tail: deque[str]) -> None:
-        if self._cancel_requested or run.result.get("cancelled"):
+        # A run that completed counts as succeeded even if a cancel arrived after its last epoch:
+        # its model is stored and may already be serving.
+        completed = return_code == 0 and "test_accuracy" in run.result and not run.result.get("cancelled")
+        if completed:
+            run.status = "succeeded"
+        elif self._cancel_requested or run.result.get("cancelled"):
             run.status = "cancelled"
-        elif return_code != 0 or "test_accuracy" not in run.result:
+        else:
             run.status = "failed"
             run.result["error"] = _error_from(stderr_tail, return_code)
-        else:
-            run.status = "succeeded"
 
     def _command(self, run: RunProgress, request: TrainingRequest, extra_path: Path | None) -> list[str]:
         settings = self.settings

@@ -1,0 +1,107 @@
+"""Helpers for the bot's end-to-end tests: generated digit photos and a running Application."""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageFilter
+from telegram import Update
+from telegram.ext import Application
+
+TOKEN = "123456789:AAE-test-token-for-the-local-emulator01"
+ADMIN_ID = 1000
+USER_ID = 2000
+
+
+def digit_photo(digits: Sequence[np.ndarray], *, seed: int = 0, size: tuple[int, int] = (960, 720)) -> bytes:
+    """A phone-like JPEG: MNIST digits written in dark ink on slightly grey, unevenly lit paper."""
+    rng = np.random.default_rng(seed)
+    width, height = size
+    x_gradient = np.linspace(0, 1, width)[np.newaxis, :]
+    paper = 215 + 25 * x_gradient + rng.normal(0, 3, (height, width))
+    ink = np.zeros((height, width))
+    cell = min(width // (len(digits) + 1), int(height * 0.6))
+    top = (height - cell) // 2
+    for index, digit in enumerate(digits):
+        glyph = np.asarray(Image.fromarray(digit).resize((cell, cell), Image.Resampling.BICUBIC), dtype=float)
+        left = (
+            int((index + 0.5) * width / (len(digits) + 0.0) - cell / 2)
+            if len(digits) > 1
+            else (width - cell) // 2
+        )
+        left = min(max(left, 0), width - cell)
+        ink[top : top + cell, left : left + cell] = np.maximum(
+            ink[top : top + cell, left : left + cell], glyph
+        )
+    page = paper * (1 - ink / 255) + 40 * (ink / 255)
+    image = (
+        Image.fromarray(np.clip(page, 0, 255).astype(np.uint8))
+        .convert("RGB")
+        .filter(ImageFilter.GaussianBlur(1))
+    )
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=88)
+    return buffer.getvalue()
+
+
+def blank_photo() -> bytes:
+    """A photo of an empty sheet of paper."""
+    rng = np.random.default_rng(1)
+    page = 220 + rng.normal(0, 2, (600, 800))
+    buffer = io.BytesIO()
+    Image.fromarray(np.clip(page, 0, 255).astype(np.uint8)).convert("RGB").save(buffer, format="JPEG")
+    return buffer.getvalue()
+
+
+def bot_environment(
+    emulator, tmp_path: Path, model_dir: Path, data_dir: Path, **extra: str
+) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    """The environment a test bot runs with: the emulator's URLs, temporary database and models."""
+    return {
+        "TELEGRAM_BOT_TOKEN": TOKEN,
+        "ADMIN_USER_IDS": str(ADMIN_ID),
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'bot.sqlite3'}",
+        "MNIST_MODEL_DIR": str(model_dir),
+        "MNIST_DATA_DIR": str(data_dir),
+        "TELEGRAM_BASE_URL": emulator.base_url,
+        "TELEGRAM_BASE_FILE_URL": emulator.base_file_url,
+        "RETRAIN_ARCHITECTURE": "dense",
+        "TRAINING_TRAIN_LIMIT": "4000",
+        "TRAINING_VALIDATION_SIZE": "1000",
+        "TRAINING_TEST_LIMIT": "1000",
+        **extra,
+    }
+
+
+@asynccontextmanager
+async def running_bot(environment: dict[str, str]) -> AsyncIterator[Application]:
+    """Start the real Application as `python -m bot` does, polling the emulator; stop it afterwards."""
+    from bot.app import prepare_database
+    from bot.settings import load_settings
+    from bot.telegram_app import build_application
+
+    saved = dict(os.environ)
+    os.environ.update(environment)
+    try:
+        settings = load_settings(_env_file=None)
+        application = build_application(settings, prepare_database(settings))
+        async with application:
+            await application.post_init(application)
+            await application.updater.start_polling(
+                poll_interval=0.0, timeout=1, allowed_updates=Update.ALL_TYPES
+            )
+            await application.start()
+            try:
+                yield application
+            finally:
+                await application.updater.stop()
+                await application.stop()
+                await application.post_stop(application)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
