@@ -53,14 +53,16 @@ class TrainingConfig:
         config = TrainingConfig(
             **{
                 **asdict(self),
-                "epochs": self.epochs or architecture.default_epochs,
-                "batch_size": self.batch_size or architecture.batch_size,
-                "learning_rate": self.learning_rate or architecture.learning_rate,
-                "augment": architecture.augment if self.augment is None else self.augment,
+                "epochs": _default(self.epochs, architecture.default_epochs),
+                "batch_size": _default(self.batch_size, architecture.batch_size),
+                "learning_rate": _default(self.learning_rate, architecture.learning_rate),
+                "augment": _default(self.augment, architecture.augment),
             }
         )
         if not 1 <= config.epochs <= 500:
             raise ValueError(f"epochs must be between 1 and 500, got {config.epochs}")
+        if not 0 < config.learning_rate < 1:
+            raise ValueError(f"learning_rate must be between 0 and 1, got {config.learning_rate}")
         if not 1 <= config.batch_size <= 4096:
             raise ValueError(f"batch_size must be between 1 and 4096, got {config.batch_size}")
         if config.train_limit is not None and config.train_limit <= config.validation_size:
@@ -264,6 +266,10 @@ def train(
             "extra_holdout_images": 0 if extra_holdout is None else len(extra_holdout.labels),
         },
     )
+
+
+def _default(value: Any, default: Any) -> Any:
+    return default if value is None else value
 
 
 def seed_everything(seed: int) -> None:

@@ -1,0 +1,249 @@
+"""Benchmark the bot through the local Bot API emulator (tests/emulator), as users meet it.
+
+Measures, in one run and on the same photos:
+  1. one user at a time: photo sent → reply received, p50/p99;
+  2. a burst of 200 photos from 20 users at once while a training run is going: drain time,
+     photos per second, per-photo latency p50/p99, and whether every chat got its answers in order;
+  3. the same burst against a plain python-telegram-bot bot with the library's defaults (updates
+     one at a time, the largest photo size, inference inline on the event loop with model.predict).
+
+    python scripts/benchmark_bot.py                   # uses the serving model in MNIST_MODEL_DIR
+    python scripts/benchmark_bot.py --single 100 --users 20 --photos-per-user 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(PROJECT_ROOT / "tests"))
+
+import numpy as np  # noqa: E402
+from bot_support import ADMIN_ID, TOKEN, USER_ID, bot_environment, digit_photo, running_bot  # noqa: E402
+from emulator import BotApiEmulator  # noqa: E402
+from telegram import Update  # noqa: E402
+from telegram.ext import Application, ApplicationBuilder, ContextTypes, MessageHandler, filters  # noqa: E402
+
+from mnist_engine.dataset import load_mnist  # noqa: E402
+from mnist_engine.registry import ModelRegistry  # noqa: E402
+from mnist_engine.settings import get_settings  # noqa: E402
+
+
+def answered(emulator: BotApiEmulator, chat_id: int) -> list[dict]:
+    """The bot's replies to photos in one chat."""
+    return [
+        message for message in emulator.messages(chat_id) if "photo" in message.get("reply_to_message", {})
+    ]
+
+
+def reply_times(emulator: BotApiEmulator, chat_id: int) -> dict[int, float]:
+    """For each user message answered in a chat, when the bot's reply reached the emulator."""
+    calls = [
+        call
+        for call in emulator.calls
+        if call.method == "sendMessage"
+        and call.status == 200
+        and str(call.params.get("chat_id")) == str(chat_id)
+    ]
+    # The k-th successful sendMessage of a chat created its k-th text message.
+    texts = [message for message in emulator.messages(chat_id) if "text" in message]
+    return {
+        message["reply_to_message"]["message_id"]: call.at
+        for call, message in zip(calls, texts, strict=False)
+        if "reply_to_message" in message
+    }
+
+
+def percentiles(values: list[float]) -> tuple[float, float]:
+    return float(np.percentile(values, 50)), float(np.percentile(values, 99))
+
+
+async def one_at_a_time(emulator: BotApiEmulator, photos: list[bytes], count: int) -> list[float]:
+    """Send photos one after another, each after the previous reply; return latencies in ms."""
+    latencies = []
+    for index in range(count):
+        before = len(answered(emulator, USER_ID))
+        started = time.perf_counter()
+        emulator.send_photo(USER_ID, photos[index % len(photos)])
+        await emulator.wait_for(lambda before=before: len(answered(emulator, USER_ID)) > before, timeout=30)
+        latencies.append((time.perf_counter() - started) * 1000)
+    return latencies
+
+
+async def burst(emulator: BotApiEmulator, photos: list[bytes], users: int, per_user: int) -> dict[str, float]:
+    """Send per_user photos from each of `users` users at once; wait for every answer."""
+    chats = [USER_ID + 100 + number for number in range(users)]
+    sent_at: dict[tuple[int, int], float] = {}
+    order: dict[int, list[int]] = {chat: [] for chat in chats}
+    started = time.perf_counter()
+    for round_number in range(per_user):
+        for chat in chats:
+            message = emulator.send_photo(chat, photos[(round_number + chat) % len(photos)])
+            sent_at[(chat, message["message_id"])] = time.time()  # the emulator stamps calls with time.time()
+            order[chat].append(message["message_id"])
+    for chat in chats:
+        await emulator.wait_for(lambda chat=chat: len(answered(emulator, chat)) >= per_user, timeout=300)
+    drain = time.perf_counter() - started
+    replied = {chat: reply_times(emulator, chat) for chat in chats}
+    latencies = [
+        (replied[chat][message_id] - at) * 1000
+        for (chat, message_id), at in sent_at.items()
+        if message_id in replied[chat]
+    ]
+    in_order = all(
+        [reply["reply_to_message"]["message_id"] for reply in answered(emulator, chat)] == order[chat]
+        for chat in chats
+    )
+    p50, p99 = percentiles(latencies) if latencies else (float("nan"), float("nan"))
+    total = users * per_user
+    return {
+        "drain_s": drain,
+        "photos_per_s": total / drain,
+        "p50_ms": p50,
+        "p99_ms": p99,
+        "in_order": in_order,
+    }
+
+
+def build_plain_bot(emulator: BotApiEmulator, model_path: Path) -> Application:
+    """A bot as the library's defaults make it: sequential updates, largest photo, inline predict."""
+    import keras
+
+    from mnist_engine.evaluation import to_model_input
+    from mnist_engine.recognize import recognize
+
+    model = keras.models.load_model(model_path / "model.keras")
+
+    class InlinePredict:
+        def predict_proba(self, images: np.ndarray) -> np.ndarray:
+            return model.predict(to_model_input(images), verbose=0)
+
+    async def on_photo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        largest = update.effective_message.photo[-1]
+        data = await (await context.bot.get_file(largest.file_id)).download_as_bytearray()
+        recognition = recognize(bytes(data), InlinePredict())
+        await update.effective_message.reply_text(f"I read: {recognition.text}", do_quote=True)
+
+    application = (
+        ApplicationBuilder()
+        .token(TOKEN)
+        .base_url(emulator.base_url)
+        .base_file_url(emulator.base_file_url)
+        .build()
+    )
+    application.add_handler(MessageHandler(filters.PHOTO, on_photo))
+    return application
+
+
+async def run_plain_bot_burst(
+    emulator: BotApiEmulator, model_path: Path, photos: list[bytes], users: int, per_user: int
+) -> dict[str, float]:
+    application = build_plain_bot(emulator, model_path)
+    async with application:
+        await application.updater.start_polling(poll_interval=0.0, timeout=1)
+        await application.start()
+        try:
+            return await burst(emulator, photos, users, per_user)
+        finally:
+            await application.updater.stop()
+            await application.stop()
+
+
+def background_training(data_dir: Path, scratch: Path) -> subprocess.Popen:
+    """The same training the bot would run, in its own process, as load during the plain bot's burst."""
+    environment = {
+        **os.environ,
+        "MNIST_MODEL_DIR": str(scratch / "plain-models"),
+        "MNIST_DATA_DIR": str(data_dir),
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "mnist_engine", "train", "--arch", "dense", "--epochs", "100", "--json"],
+        env=environment,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+async def main_async(arguments: argparse.Namespace) -> None:
+    settings = get_settings()
+    registry = ModelRegistry(settings.model_dir)
+    version = registry.current_version()
+    if version is None:
+        raise SystemExit("No serving model: run `python -m mnist_engine train` first.")
+    mnist = load_mnist(settings.data_dir)
+    photos = [digit_photo([mnist.x_test[index]], seed=index, size=(1280, 960)) for index in range(20)]
+
+    with tempfile.TemporaryDirectory() as scratch_name:
+        scratch = Path(scratch_name)
+        model_dir = Path(shutil.copytree(settings.model_dir / version, scratch / "models" / version))
+        ModelRegistry(model_dir.parent).set_current(version)
+        with BotApiEmulator(token=TOKEN) as emulator:
+            environment = bot_environment(
+                emulator,
+                scratch,
+                model_dir.parent,
+                settings.data_dir.resolve(),
+                PHOTOS_PER_MINUTE="1000",
+                TRAINING_TRAIN_LIMIT="60000",
+                TRAINING_TEST_LIMIT="10000",
+            )
+            async with running_bot(environment) as application:
+                single = await one_at_a_time(emulator, photos, arguments.single)
+                emulator.send_text(ADMIN_ID, "/train dense 100")
+                trainer = application.bot_data["services"].trainer
+                await emulator.wait_for(
+                    lambda: trainer.active is not None and trainer.active.epoch >= 1, timeout=120
+                )
+                ours = await burst(emulator, photos, arguments.users, arguments.photos_per_user)
+                training_still_running = trainer.active is not None
+                await trainer.cancel()
+                await trainer.wait()
+        with BotApiEmulator(token=TOKEN) as emulator:
+            trainer_process = background_training(settings.data_dir.resolve(), scratch)
+            try:
+                await asyncio.sleep(15)  # let it reach its first epoch, as in our bot's burst
+                plain = await run_plain_bot_burst(
+                    emulator, model_dir, photos, arguments.users, arguments.photos_per_user
+                )
+            finally:
+                trainer_process.terminate()
+                trainer_process.wait()
+
+    single_p50, single_p99 = percentiles(single)
+    total = arguments.users * arguments.photos_per_user
+    print(f"\nMachine: {os.cpu_count()} CPU cores; model {version}; photos 1280×960 JPEG")
+    print(f"One user at a time ({arguments.single} photos): p50 {single_p50:.1f} ms, p99 {single_p99:.1f} ms")
+    print(
+        f"\nBurst: {total} photos from {arguments.users} users at once, a training run going "
+        f"(still running at the end: {training_still_running})"
+    )
+    print("| bot | drain | photos/s | latency p50 | latency p99 | in order per chat |")
+    print("|---|---:|---:|---:|---:|---|")
+    for name, row in (("this bot", ours), ("plain PTB defaults", plain)):
+        print(
+            f"| {name} | {row['drain_s']:.1f} s | {row['photos_per_s']:.1f} | {row['p50_ms']:.0f} ms "
+            f"| {row['p99_ms']:.0f} ms | {'yes' if row['in_order'] else 'NO'} |"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--single", type=int, default=50, help="photos sent one at a time")
+    parser.add_argument("--users", type=int, default=20)
+    parser.add_argument("--photos-per-user", type=int, default=10)
+    asyncio.run(main_async(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
