@@ -80,8 +80,8 @@ def digits_to_text(labels: Sequence[int], crops: Sequence[DigitCrop]) -> str:
 def _render(ink: np.ndarray, region: DigitRegion) -> np.ndarray:
     """Return the region's ink, limited to its own pixels (not a neighbour's), as an MNIST image."""
     box = region.box
-    own_ink = np.where(region.mask, ink[box.top : box.bottom, box.left : box.right], 0.0)
-    return to_mnist(own_ink, region.mask)
+    own_ink = np.where(region.mask, ink[box.top : box.bottom, box.left : box.right], 0)
+    return to_mnist(own_ink.astype(np.float32) / 255.0, region.mask)
 
 
 def _scale_box(

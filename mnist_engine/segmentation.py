@@ -15,9 +15,6 @@ import numpy as np
 
 from mnist_engine.preprocess import stroke_width
 
-# A ruled line spans most of the page and is thin for its length.
-_LINE_MIN_SPAN = 0.75
-_LINE_MAX_THICKNESS_RATIO = 1 / 60
 # A frame crosses the whole image thinly: as an outline (little ink in its box) or as a band.
 _FRAME_MAX_FILL = 0.12
 _FRAME_MAX_THICKNESS = 0.04
@@ -39,6 +36,8 @@ _SCRIBBLE = 2.5
 _MIN_WORD_WIDTH = 1.5
 # A loose piece at least this share of the height of a digit beside it is a digit written smaller.
 _SMALL_DIGIT_RATIO = 0.5
+# A cut between touching digits crosses at most this share of a typical column's ink.
+_MAX_CUT_INK = 0.6
 # A small piece belongs to a digit at most this share of the digit's height away.
 _PIECE_REACH = 0.25
 
@@ -96,67 +95,11 @@ def label_components(mask: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
     return count, labels, stats
 
 
-def remove_ruled_lines(mask: np.ndarray) -> np.ndarray:
-    """Return the mask without ruled lines: thin straight lines across most of the image, any tilt.
-
-    A digit written across a line keeps its own pixels; only those along the line are removed.
-    """
-    cleaned = _without_ruled_lines(mask, *label_components(mask))
-    return mask if cleaned is None else cleaned
-
-
-def _without_ruled_lines(
-    mask: np.ndarray, count: int, labels: np.ndarray, stats: np.ndarray
-) -> np.ndarray | None:
-    """Return a copy of the mask with its ruled lines removed, or None if it has none."""
-    height, width = mask.shape
-    cleaned = None
-    for label in range(1, count):
-        left, top, box_width, box_height = (int(value) for value in stats[label, :4])
-        for horizontal, span, length in ((True, box_width, width), (False, box_height, height)):
-            if span < _LINE_MIN_SPAN * length:
-                continue
-            component = labels[top : top + box_height, left : left + box_width] == label
-            line = _line_pixels(component if horizontal else component.T, length)
-            if line is not None:
-                cleaned = mask.copy() if cleaned is None else cleaned
-                cleaned[top : top + box_height, left : left + box_width] &= ~(line if horizontal else line.T)
-    return cleaned
-
-
-def _line_pixels(component: np.ndarray, length: int) -> np.ndarray | None:
-    """Return the pixels of a thin straight horizontal line through `component`, or None if it has none."""
-    columns = np.flatnonzero(component.any(axis=0))
-    counts = component[:, columns].sum(axis=0)
-    thickness = float(np.median(counts))
-    if thickness > max(2.0, length * _LINE_MAX_THICKNESS_RATIO):
-        return None
-    # Columns where a digit crosses the line hold more ink; fit the line to the others only.
-    clean = columns[counts <= 1.5 * thickness + 1]
-    if clean.size < 0.5 * columns.size:
-        return None
-    rows = np.arange(component.shape[0], dtype=np.float64)[:, None]
-    centres = (component[:, clean] * rows).sum(axis=0) / component[:, clean].sum(axis=0)
-    slope, intercept = np.polyfit(clean.astype(np.float64), centres, 1)
-    residuals = np.abs(centres - (slope * clean + intercept))
-    if np.percentile(residuals, 90) > max(1.5, thickness):
-        return None
-    all_rows, all_columns = np.indices(component.shape)
-    distance = np.abs(all_rows - (slope * all_columns + intercept))
-    return component & (distance <= thickness / 2 + 1.5)
-
-
 def find_digits(mask: np.ndarray) -> list[DigitRegion]:
-    """Return the digit regions of an ink mask in reading order, lines top to bottom.
-
-    Ruled lines are removed first; a digit written across one keeps its own pixels.
-    """
+    """Return the digit regions of an ink mask in reading order, lines top to bottom."""
     if mask.ndim != 2:
         raise ValueError(f"mask must be 2-D, got shape {mask.shape}")
     count, labels, stats = label_components(mask)
-    cleaned = _without_ruled_lines(mask, count, labels, stats)
-    if cleaned is not None:
-        count, labels, stats = label_components(cleaned)
     components = [_component(labels, stats, label) for label in range(1, count)]
     components = [region for region in components if not _is_frame(region, mask.shape)]
     components = _drop_specks(components, mask.shape)
@@ -319,6 +262,8 @@ def _split_touching(region: DigitRegion, typical_height: float) -> list[DigitReg
         return [region]
     count = max(2, round(box.width / (_TYPICAL_DIGIT_ASPECT * height)))
     profile = region.mask.sum(axis=0).astype(np.float32)
+    # Touching digits meet in a single stroke; a wide digit has two or three strokes in every column.
+    valley = _MAX_CUT_INK * float(np.median(profile[profile > 0]))
     cuts = []
     for index in range(1, count):
         expected = index * box.width / count
@@ -326,7 +271,11 @@ def _split_touching(region: DigitRegion, typical_height: float) -> list[DigitReg
         high = int(min(box.width - 1, expected + 0.3 * box.width / count))
         if high <= low:
             continue
-        cuts.append(low + int(np.argmin(profile[low:high])))
+        cut = low + int(np.argmin(profile[low:high]))
+        if profile[cut] <= valley:
+            cuts.append(cut)
+    if not cuts:
+        return [region]
     parts = []
     for start, stop in zip([0, *cuts], [*cuts, box.width], strict=True):
         part_mask = region.mask[:, start:stop]
