@@ -24,7 +24,7 @@ _MIN_DIGIT_HEIGHT_RATIO = 0.4
 _MIN_AREA_RATIO = 0.00003
 _MIN_AREA_OF_LARGEST = 0.02
 # A digit's box is at most this much wider than tall; wider shapes are several touching digits.
-_MAX_DIGIT_ASPECT = 1.25
+_MAX_DIGIT_ASPECT = 1.1
 _TYPICAL_DIGIT_ASPECT = 0.7
 # Each part of a cut must be at least this share of the region's height, or it is a flourish.
 _MIN_PART_HEIGHT = 0.5
