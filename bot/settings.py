@@ -51,6 +51,7 @@ class BotSettings(BaseSettings):
     photos_per_minute: int = Field(default=20, ge=1, alias="PHOTOS_PER_MINUTE")
     max_file_bytes: int = Field(default=20 * 1024 * 1024, ge=1024, alias="MAX_FILE_BYTES")
     photo_min_side: int = Field(default=800, ge=90, le=2560, alias="PHOTO_MIN_SIDE")
+    reading_workers: int = Field(default=2, ge=1, le=32, alias="READING_WORKERS")
     hash_user_ids: bool = Field(default=False, alias="HASH_USER_IDS")
     user_id_secret: str | None = Field(default=None, alias="USER_ID_SECRET", repr=False)
     retention_days: int | None = Field(default=None, ge=1, alias="RETENTION_DAYS")

@@ -44,7 +44,8 @@ from bot.core.training import TrainingBusyError, TrainingManager, TrainingReques
 from bot.settings import BotSettings
 from db import repository
 from mnist_engine.architectures import ARCHITECTURES
-from mnist_engine.serving import CurrentModel, NoModelError
+from mnist_engine.registry import ModelRegistry
+from mnist_engine.serving import NoModelError
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +60,7 @@ class Services:
 
     settings: BotSettings
     sessions: sessionmaker[Session]
-    model: CurrentModel
+    registry: ModelRegistry
     reader: DigitReader
     trainer: TrainingManager
     limiter: SlidingWindowLimiter
@@ -135,7 +136,7 @@ async def read_and_reply(
         source=source,
     )
     try:
-        reply = await asyncio.to_thread(services.reader.read, picture)
+        reply = await services.reader.read(picture)
     except NoModelError:
         await message.reply_text(warming_up_text(services), do_quote=True)
         return
@@ -272,7 +273,7 @@ async def cancel_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
 @admin_only
 async def model_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/model: the serving model's version and metrics."""
-    metadata = await asyncio.to_thread(services_of(context).model.registry.current_metadata)
+    metadata = await asyncio.to_thread(services_of(context).registry.current_metadata)
     await update.effective_message.reply_text(model_text(metadata))
 
 
@@ -292,7 +293,7 @@ def build_stats(services: Services) -> tuple[str, bytes]:
     with services.sessions() as session:
         statistics = repository.statistics(session)
         runs = list(reversed(repository.recent_runs(session, limit=30)))
-    metadata = services.model.registry.current_metadata()
+    metadata = services.registry.current_metadata()
     return stats_text(statistics, metadata), stats_picture(statistics, runs)
 
 
@@ -590,13 +591,17 @@ def build_application(settings: BotSettings, sessions: sessionmaker[Session]) ->
         .post_stop(on_stop)
         .build()
     )
-    model = CurrentModel(settings.model_dir)
     reporter = ProgressReporter(application, settings.progress_chat_ids)
     application.bot_data["services"] = Services(
         settings=settings,
         sessions=sessions,
-        model=model,
-        reader=DigitReader(model, sessions, settings.user_id_secret if settings.hash_user_ids else None),
+        registry=ModelRegistry(settings.model_dir),
+        reader=DigitReader(
+            settings.model_dir,
+            sessions,
+            settings.user_id_secret if settings.hash_user_ids else None,
+            workers=settings.reading_workers,
+        ),
         trainer=TrainingManager(settings, sessions, reporter),
         limiter=SlidingWindowLimiter(settings.photos_per_minute),
         reporter=reporter,
@@ -648,8 +653,8 @@ async def on_startup(application: Application) -> None:
         ]
     )
     try:
-        classifier = await asyncio.to_thread(services.model.get)
-        logger.info("Serving model %s", classifier.version)
+        version = await services.reader.warm_up()
+        logger.info("Serving model %s", version)
     except NoModelError:
         logger.info("No model yet: training the first-run default (progress follows in this log)")
         await services.trainer.start(
@@ -661,3 +666,4 @@ async def on_stop(application: Application) -> None:
     """Stop a run in progress and record it as cancelled."""
     services: Services = application.bot_data["services"]
     await services.trainer.shutdown()
+    await asyncio.to_thread(services.reader.close)

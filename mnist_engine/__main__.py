@@ -4,4 +4,6 @@ import sys
 
 from mnist_engine.cli import main
 
-sys.exit(main())
+# The guard keeps spawned worker processes, which import this module, from starting it again.
+if __name__ == "__main__":
+    sys.exit(main())

@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -28,7 +29,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT / "tests"))
 
 import numpy as np  # noqa: E402
-from bot_support import ADMIN_ID, TOKEN, USER_ID, bot_environment, digit_photo, running_bot  # noqa: E402
+from bot_support import ADMIN_ID, TOKEN, USER_ID, bot_environment, digit_photo  # noqa: E402
 from emulator import BotApiEmulator  # noqa: E402
 from telegram import Update  # noqa: E402
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, MessageHandler, filters  # noqa: E402
@@ -149,7 +150,7 @@ async def run_plain_bot_burst(
 ) -> dict[str, float]:
     application = build_plain_bot(emulator, model_path)
     async with application:
-        await application.updater.start_polling(poll_interval=0.0, timeout=1)
+        await application.updater.start_polling(poll_interval=0.0, timeout=1, drop_pending_updates=True)
         await application.start()
         try:
             return await burst(emulator, photos, users, per_user)
@@ -173,6 +174,24 @@ def background_training(data_dir: Path, scratch: Path) -> subprocess.Popen:
     )
 
 
+def start_bot_process(environment: dict[str, str], log_path: Path) -> subprocess.Popen:
+    """Run `python -m bot` as the service runs in production: its own process."""
+    log = log_path.open("w")
+    return subprocess.Popen(
+        [sys.executable, "-m", "bot"],
+        env={**os.environ, **environment},
+        cwd=PROJECT_ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+
+
+def admin_texts(emulator: BotApiEmulator) -> str:
+    return "\n".join(
+        message.get("text", "") + message.get("caption", "") for message in emulator.messages(ADMIN_ID)
+    )
+
+
 async def main_async(arguments: argparse.Namespace) -> None:
     settings = get_settings()
     registry = ModelRegistry(settings.model_dir)
@@ -187,6 +206,8 @@ async def main_async(arguments: argparse.Namespace) -> None:
         model_dir = Path(shutil.copytree(settings.model_dir / version, scratch / "models" / version))
         ModelRegistry(model_dir.parent).set_current(version)
         with BotApiEmulator(token=TOKEN) as emulator:
+            for photo in photos:  # Telegram's side: make the photo sizes once, before any timing
+                emulator.send_photo(USER_ID - 1, photo)
             environment = bot_environment(
                 emulator,
                 scratch,
@@ -195,19 +216,26 @@ async def main_async(arguments: argparse.Namespace) -> None:
                 PHOTOS_PER_MINUTE="1000",
                 TRAINING_TRAIN_LIMIT="60000",
                 TRAINING_TEST_LIMIT="10000",
+                LOG_LEVEL="WARNING",
             )
-            async with running_bot(environment) as application:
+            bot = start_bot_process(environment, scratch / "bot.log")
+            try:
+                await emulator.wait_for(
+                    lambda: emulator.is_polling and len(answered(emulator, USER_ID - 1)) == 20, timeout=60
+                )
                 single = await one_at_a_time(emulator, photos, arguments.single)
                 emulator.send_text(ADMIN_ID, "/train dense 100")
-                trainer = application.bot_data["services"].trainer
-                await emulator.wait_for(
-                    lambda: trainer.active is not None and trainer.active.epoch >= 1, timeout=120
-                )
+                await emulator.wait_for(lambda: "Epoch 1/" in admin_texts(emulator), timeout=120)
                 ours = await burst(emulator, photos, arguments.users, arguments.photos_per_user)
-                training_still_running = trainer.active is not None
-                await trainer.cancel()
-                await trainer.wait()
+                training_still_running = "finished" not in admin_texts(emulator)
+                emulator.send_text(ADMIN_ID, "/cancel")
+                await emulator.wait_for(lambda: "cancelled" in admin_texts(emulator), timeout=120)
+            finally:
+                bot.send_signal(signal.SIGTERM)
+                bot.wait(timeout=60)
         with BotApiEmulator(token=TOKEN) as emulator:
+            for photo in photos:
+                emulator.send_photo(USER_ID - 1, photo)
             trainer_process = background_training(settings.data_dir.resolve(), scratch)
             try:
                 await asyncio.sleep(15)  # let it reach its first epoch, as in our bot's burst

@@ -2,6 +2,7 @@
 
 import copy
 import mimetypes
+from collections.abc import Sequence
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -21,7 +22,7 @@ DOCUMENT_THUMBNAIL_SIDE = 320
 _GENERIC_MIME_TYPE = "application/octet-stream"
 
 
-def store_photo(state: TelegramState, renditions: list[JpegRendition]) -> list[dict[str, Any]]:
+def store_photo(state: TelegramState, renditions: Sequence[JpegRendition]) -> list[dict[str, Any]]:
     """Store the JPEG sizes of a photo (from `photo_renditions`) and return its PhotoSize list."""
     sizes = []
     for rendition in renditions:
