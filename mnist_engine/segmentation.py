@@ -18,13 +18,17 @@ from mnist_engine.preprocess import stroke_width
 # A frame crosses the whole image thinly: as an outline (little ink in its box) or as a band.
 _FRAME_MAX_FILL = 0.12
 _FRAME_MAX_THICKNESS = 0.04
+# Texture: a component over 5% of the image, 15% full, with strokes under 1% of its size.
+_TEXTURE_MIN_AREA = 0.05
+_TEXTURE_MIN_FILL = 0.15
+_TEXTURE_MAX_STROKE = 0.01
 # Components shorter than this share of the tallest digit are pieces or specks, not digits.
 _MIN_DIGIT_HEIGHT_RATIO = 0.4
 # Specks: smaller than this share of the image's area, or of the largest component's area.
 _MIN_AREA_RATIO = 0.00003
 _MIN_AREA_OF_LARGEST = 0.02
 # A digit's box is at most this much wider than tall; wider shapes are several touching digits.
-_MAX_DIGIT_ASPECT = 1.1
+_MAX_DIGIT_ASPECT = 1.25
 _TYPICAL_DIGIT_ASPECT = 0.7
 # Each part of a cut must be at least this share of the region's height, or it is a flourish.
 _MIN_PART_HEIGHT = 0.5
@@ -37,7 +41,7 @@ _MIN_WORD_WIDTH = 1.5
 # A loose piece at least this share of the height of a digit beside it is a digit written smaller.
 _SMALL_DIGIT_RATIO = 0.5
 # A cut between touching digits crosses at most this share of a typical column's ink.
-_MAX_CUT_INK = 0.6
+_MAX_CUT_INK = 0.5
 # A small piece belongs to a digit at most this share of the digit's height away.
 _PIECE_REACH = 0.25
 
@@ -101,7 +105,11 @@ def find_digits(mask: np.ndarray) -> list[DigitRegion]:
         raise ValueError(f"mask must be 2-D, got shape {mask.shape}")
     count, labels, stats = label_components(mask)
     components = [_component(labels, stats, label) for label in range(1, count)]
-    components = [region for region in components if not _is_frame(region, mask.shape)]
+    components = [
+        region
+        for region in components
+        if not _is_frame(region, mask.shape) and not _is_texture(region, mask.shape)
+    ]
     components = _drop_specks(components, mask.shape)
     components = _drop_cut_by_border(components, mask.shape)
     if not components:
@@ -140,6 +148,21 @@ def _is_frame(region: DigitRegion, shape: tuple[int, int]) -> bool:
     long_side, short_side = max(box.width, box.height), min(box.width, box.height)
     along_border = long_side >= 0.9 * (width if box.width >= box.height else height)
     return along_border and short_side <= _FRAME_MAX_THICKNESS * long_side
+
+
+def _is_texture(region: DigitRegion, shape: tuple[int, int]) -> bool:
+    """Return whether a large component is a web of noise or texture rather than strokes.
+
+    Writing either leaves most of its box empty (a pen's lines) or has strokes a fair share of
+    its size (a marker's); a dense web of hair-thin threads is neither.
+    """
+    box = region.box
+    if (
+        box.width * box.height < _TEXTURE_MIN_AREA * shape[0] * shape[1]
+        or region.mask.mean() < _TEXTURE_MIN_FILL
+    ):
+        return False
+    return stroke_width(region.mask) < _TEXTURE_MAX_STROKE * max(box.width, box.height)
 
 
 def _drop_specks(components: list[DigitRegion], shape: tuple[int, int]) -> list[DigitRegion]:

@@ -1,0 +1,169 @@
+"""read_digits from bytes to MNIST crops, and generated photos read right by a model trained here."""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from mnist_engine.dataset import Mnist
+from mnist_engine.imaging import ImageError
+from mnist_engine.photo import DigitCrop, TooManyDigitsError, digits_to_text, read_digits
+
+SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
+
+
+def photo(
+    text: str,
+    *,
+    size: tuple[int, int] = (1280, 960),
+    paper=(236, 228, 205),
+    ink=(30, 45, 150),
+    ruled: bool = False,
+    exif_orientation: int | None = None,
+) -> bytes:
+    """A JPEG of `text` handwritten-ish in blue on beige paper, lit unevenly, maybe ruled."""
+    width, height = size
+    page = np.empty((height, width, 3), dtype=np.uint8)
+    page[:] = paper
+    if ruled:
+        for row in range(60, height, 70):
+            cv2.line(page, (0, row), (width, row + 25), (165, 190, 230), 2, cv2.LINE_AA)
+        cv2.line(page, (110, 0), (118, height), (220, 120, 120), 2, cv2.LINE_AA)
+    lines = text.split(" ")
+    for number, line in enumerate(lines):
+        baseline = int(height * (number + 1) / (len(lines) + 1)) + 80
+        cv2.putText(page, line, (width // 5, baseline), cv2.FONT_HERSHEY_SIMPLEX, 6, ink, 14, cv2.LINE_AA)
+    light = np.linspace(1.0, 0.7, width, dtype=np.float32)[None, :, None]  # a window on the left
+    pixels = np.clip(page.astype(np.float32) * light, 0, 255).astype(np.uint8)
+    buffer = io.BytesIO()
+    options = {}
+    if exif_orientation is not None:
+        exif = Image.Exif()
+        exif[0x0112] = exif_orientation
+        options["exif"] = exif.tobytes()
+    Image.fromarray(pixels).save(buffer, "JPEG", quality=85, **options)
+    return buffer.getvalue()
+
+
+def lefts(crops: list[DigitCrop]) -> list[int]:
+    return [crop.box[0] for crop in crops]
+
+
+def test_a_number_gives_one_mnist_crop_per_digit_left_to_right() -> None:
+    crops = read_digits(photo("2026"))
+
+    assert len(crops) == 4
+    assert lefts(crops) == sorted(lefts(crops))
+    for crop in crops:
+        assert crop.image.shape == (28, 28) and crop.image.dtype == np.uint8
+        assert crop.image.max() == 255 and crop.image[0].max() == 0  # white ink on a black margin
+        left, top, right, bottom = crop.box
+        assert 0 <= left < right <= 1280 and 0 <= top < bottom <= 960  # original pixel coordinates
+        assert crop.line == 0
+
+
+def test_two_lines_are_numbered_top_to_bottom() -> None:
+    crops = read_digits(photo("12 34"))
+    assert [crop.line for crop in crops] == [0, 0, 1, 1]
+    assert digits_to_text([1, 2, 3, 4], crops) == "12 34"
+
+
+def test_ruled_lines_and_a_margin_are_not_read_as_ones() -> None:
+    crops = read_digits(photo("7", ruled=True))
+    assert len(crops) == 1
+    left, top, right, bottom = crops[0].box
+    assert right - left > 50 and bottom - top > 100  # the 7 itself, not a sliver of a line
+
+
+def test_boxes_are_in_the_upright_original_even_when_exif_turns_the_photo() -> None:
+    crops = read_digits(photo("4", size=(1280, 960), exif_orientation=6))  # shown as 960x1280
+    assert len(crops) == 1
+    left, top, right, bottom = crops[0].box
+    assert right <= 960 and bottom <= 1280
+    assert right - left > bottom - top  # the upright 4, turned on its side, is wider than tall
+
+
+def test_a_blank_page_has_no_digit() -> None:
+    assert read_digits(photo("")) == []
+
+
+def test_a_page_of_noise_yields_no_digits() -> None:
+    noise = np.random.default_rng(1).integers(0, 256, (480, 640, 3), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(noise).save(buffer, "PNG")
+    try:
+        crops = read_digits(buffer.getvalue())
+    except TooManyDigitsError:
+        crops = []
+    assert crops == []
+
+
+def test_more_digits_than_allowed_are_refused_with_a_clear_message() -> None:
+    with pytest.raises(TooManyDigitsError, match="at most 3"):
+        read_digits(photo("1234", size=(1600, 900)), max_digits=3)
+    assert issubclass(TooManyDigitsError, ImageError)
+
+
+def test_unreadable_bytes_raise_image_error() -> None:
+    with pytest.raises(ImageError):
+        read_digits(b"GIF89a-but-not-really")
+
+
+def test_digits_to_text_checks_its_input() -> None:
+    crop = DigitCrop(image=np.zeros((28, 28), np.uint8), box=(0, 0, 1, 1), line=0)
+    assert digits_to_text([], []) == ""
+    with pytest.raises(ValueError):
+        digits_to_text([1, 2], [crop])
+    with pytest.raises(ValueError):
+        digits_to_text([10], [crop])
+
+
+def load_script(name: str):
+    """Import one of the project's scripts as a module."""
+    spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.slow
+def test_generated_photos_of_mnist_test_digits_are_read_by_a_small_model(mnist: Mnist) -> None:
+    import keras
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [
+            keras.Input((28, 28, 1)),
+            keras.layers.Conv2D(16, 3, activation="relu"),
+            keras.layers.MaxPooling2D(),
+            keras.layers.Conv2D(32, 3, activation="relu"),
+            keras.layers.MaxPooling2D(),
+            keras.layers.Flatten(),
+            keras.layers.Dense(64, activation="relu"),
+            keras.layers.Dense(10, activation="softmax"),
+        ]
+    )
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(
+        mnist.x_train[:20_000, ..., None] / 255.0, mnist.y_train[:20_000], epochs=2, batch_size=64, verbose=0
+    )
+
+    synthetic = load_script("make_synthetic_photos")
+    photos = list(synthetic.make_photo_set(mnist.x_test, mnist.y_test, count=12, seed=3, multi_fraction=0.25))
+    read = []
+    for item in photos:
+        crops = read_digits(item.data)
+        labels = model.predict(np.stack([c.image for c in crops])[..., None] / 255.0, verbose=0).argmax(
+            axis=1
+        )
+        read.append(digits_to_text(labels.tolist(), crops).replace(" ", "") if crops else "")
+    right = sum(text == item.label for text, item in zip(read, photos, strict=True))
+    assert right >= 11, list(zip(read, [item.label for item in photos], strict=True))
