@@ -195,3 +195,9 @@ def test_progress_and_summary_texts() -> None:
     }
     summary = summary_text(run)
     assert "Not promoted: test accuracy below" in summary and "40 user samples" in summary
+
+
+def test_core_never_imports_telegram() -> None:
+    for source in (PROJECT_ROOT / "bot" / "core").glob("*.py"):
+        text = source.read_text()
+        assert "import telegram" not in text and "from telegram" not in text, source.name

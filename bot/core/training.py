@@ -17,7 +17,6 @@ import sys
 import tempfile
 from collections import deque
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -148,7 +147,7 @@ class TrainingManager:
                 return_code = await self._process.wait()
                 await stderr_reader
             self._settle(run, return_code, stderr_tail)
-            curves = self._curves(run)
+            curves = await asyncio.to_thread(self._curves, run)
         except Exception as error:  # the run must end recorded, whatever broke
             logger.exception("Training run #%d broke", run.run_id)
             run.status, run.result["error"] = "failed", f"{error.__class__.__name__}: {error}"
@@ -295,13 +294,18 @@ class TrainingManager:
                 user_samples=result.get("user_samples"),
             )
 
-    def last_successful_start(self) -> datetime | None:
-        """When the newest successful run started (new corrections are counted from there)."""
+    def new_labelled_samples(self) -> int:
+        """Labelled user samples that arrived since the newest successful run started."""
         with self.sessions() as session:
-            for run in repository.recent_runs(session, limit=50):
-                if run.status == RunStatus.SUCCEEDED:
-                    return run.started_at or run.created_at
-        return None
+            since = next(
+                (
+                    run.started_at or run.created_at
+                    for run in repository.recent_runs(session, limit=50)
+                    if run.status == RunStatus.SUCCEEDED
+                ),
+                None,
+            )
+            return repository.count_new_labelled_samples(session, since)
 
 
 async def _collect(stream: asyncio.StreamReader | None, tail: deque[str]) -> None:
