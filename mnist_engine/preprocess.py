@@ -99,7 +99,7 @@ def find_ink(gray: np.ndarray) -> InkMap:
     darkness = _darkness(gray, background)
     mask = _threshold(darkness, remove_lines=True)
     # Full ink is the darkness of the strokes' cores, however pale the pen.
-    level = float(np.percentile(darkness[mask], 90)) if mask.any() else 255.0
+    level = _percentile_within(darkness, mask, 90) if mask.any() else 255.0
     ink = cv2.convertScaleAbs(darkness, alpha=255.0 / max(level, _MIN_CONTRAST * 255))
     return InkMap(ink=ink, mask=mask, dark_ink=dark_ink)
 
@@ -186,8 +186,8 @@ def _darkness(pixels: np.ndarray, background: np.ndarray) -> np.ndarray:
 def _threshold(darkness: np.ndarray, *, remove_lines: bool = False) -> np.ndarray:
     """Return the ink mask: Otsu's threshold on darkness, floored above the paper's noise.
 
-    Hysteresis keeps the faint ends of a stroke that is clearly ink elsewhere, but not the ruled
-    lines it touches: with `remove_lines` they are taken out first.
+    A hysteresis keeps fainter pixels next to clearly dark ones (the soft edges and faint ends of
+    a stroke), but not the ruled lines a digit touches: with `remove_lines` they go first.
     """
     otsu, _ = cv2.threshold(darkness, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     # The paper's noise, measured on the paper side of Otsu's split (a sample is plenty).
@@ -203,20 +203,26 @@ def _threshold(darkness: np.ndarray, *, remove_lines: bool = False) -> np.ndarra
     if remove_lines:
         # Found in the weak mask, where even a faint ruled line is whole.
         weak = remove_ruled_lines(weak)
-    count, labels = cv2.connectedComponents(weak.astype(np.uint8), connectivity=8)
-    strong = darkness > high
-    keep = np.zeros(count, dtype=bool)
-    keep[labels[strong]] = True
-    keep[0] = False
-    # Only near strong ink: a faint line or shadow touching a digit must not grow into it.
-    near = cv2.dilate(strong.astype(np.uint8), np.ones((2 * _HYSTERESIS_REACH + 1,) * 2, np.uint8))
-    return keep[labels] & (near > 0)
+    _, strong = cv2.threshold(darkness, high, 1, cv2.THRESH_BINARY)
+    # Only within a few pixels of strong ink: a faint shadow touching a digit must not grow into it.
+    near = cv2.dilate(strong, np.ones((2 * _HYSTERESIS_REACH + 1,) * 2, np.uint8))
+    return weak & (near > 0)
 
 
 def _histogram_median(histogram: np.ndarray) -> float:
     """Return the median value of the samples a histogram counts."""
+    return _histogram_percentile(histogram, 50)
+
+
+def _histogram_percentile(histogram: np.ndarray, percent: float) -> float:
     cumulative = np.cumsum(histogram)
-    return float(np.searchsorted(cumulative, cumulative[-1] / 2))
+    return float(np.searchsorted(cumulative, cumulative[-1] * percent / 100))
+
+
+def _percentile_within(image: np.ndarray, mask: np.ndarray, percent: float) -> float:
+    """Return a percentile of a uint8 image's values under a mask (a histogram: no copying)."""
+    histogram = cv2.calcHist([image], [0], mask.astype(np.uint8), [256], [0, 256]).ravel()
+    return _histogram_percentile(histogram, percent)
 
 
 def remove_ruled_lines(mask: np.ndarray) -> np.ndarray:
