@@ -128,7 +128,7 @@ ARCHITECTURES: dict[str, Architecture] = {
             build=build_dense,
             optimizer="adam",
             learning_rate=1e-3,
-            default_epochs=15,
+            default_epochs=20,
             batch_size=128,
             augment=False,
         ),

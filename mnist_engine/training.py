@@ -163,8 +163,13 @@ def train(
     with tempfile.TemporaryDirectory() as scratch:
         checkpoint_path = Path(checkpoint_dir or scratch) / "best.keras"
         checkpoint_path.parent.mkdir(parents=True, exist_ok=True)
+        # Accuracy, not loss: a dense network's validation loss rises with over-confidence while its
+        # accuracy still improves (measured: stopping on loss cost the dense network ~0.4 points).
         early_stopping = keras.callbacks.EarlyStopping(
-            monitor="val_loss", patience=config.early_stopping_patience, restore_best_weights=True
+            monitor="val_accuracy",
+            mode="max",
+            patience=config.early_stopping_patience,
+            restore_best_weights=True,
         )
         cancel = CancelCallback(cancel_event)
         # Order matters: the rate logger and ReduceLROnPlateau run before the progress callback.
@@ -208,7 +213,7 @@ def train(
                 kind="early_stopped",
                 epoch=epochs_done,
                 total_epochs=config.epochs,
-                message=f"Early stopping after epoch {epochs_done}: validation loss stopped improving",
+                message=f"Early stopping after epoch {epochs_done}: validation accuracy stopped improving",
             )
         )
     if cancel.cancelled:
