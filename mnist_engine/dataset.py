@@ -91,7 +91,9 @@ def verify(mnist: Mnist, source: str) -> None:
         if labels.max() > 9:
             raise DatasetError(f"{source} is not the official MNIST: {name} labels go up to {labels.max()}")
         if tuple(int(label) for label in labels[:10]) != first:
-            raise DatasetError(f"{source} is not the official MNIST: first {name} labels {labels[:10].tolist()}")
+            raise DatasetError(
+                f"{source} is not the official MNIST: first {name} labels {labels[:10].tolist()}"
+            )
         if tuple(np.bincount(labels, minlength=10).tolist()) != counts:
             raise DatasetError(f"{source} is not the official MNIST: {name} class counts differ")
 
@@ -150,7 +152,9 @@ def _fetch_from_keras_url(npz_path: Path) -> Mnist | None:
         return None
     digest = hashlib.sha256(payload).hexdigest()
     if digest != KERAS_SHA256:
-        logger.warning("Keras URL served a file with sha256 %s, expected %s; ignoring it", digest, KERAS_SHA256)
+        logger.warning(
+            "Keras URL served a file with sha256 %s, expected %s; ignoring it", digest, KERAS_SHA256
+        )
         return None
     with np.load(io.BytesIO(payload), allow_pickle=False) as archive:
         return Mnist(*(archive[name] for name in ("x_train", "y_train", "x_test", "y_test")))
