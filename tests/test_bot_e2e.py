@@ -428,3 +428,21 @@ async def test_scheduled_retraining_skips_without_corrections_then_learns_from_t
     with database(tmp_path)() as session:
         run = session.scalars(select(TrainingRun)).one()
         assert run.trigger == "scheduled" and run.user_samples == 1 and run.status == RunStatus.SUCCEEDED
+
+
+async def test_a_run_left_running_by_a_restart_is_marked_interrupted(
+    emulator: BotApiEmulator, tmp_path: Path, model_dir: Path, data_dir: Path
+) -> None:
+    from db import repository
+    from db.session import upgrade
+
+    upgrade(f"sqlite:///{tmp_path / 'bot.sqlite3'}")
+    with database(tmp_path).begin() as session:
+        repository.start_run(
+            session, trigger="manual", requested_by="Ada", architecture="dense", parameters={}
+        )
+    async with running_bot(bot_environment(emulator, tmp_path, model_dir, data_dir)):
+        pass
+    with database(tmp_path)() as session:
+        run = session.scalars(select(TrainingRun)).one()
+        assert run.status == RunStatus.INTERRUPTED and run.finished_at is not None
