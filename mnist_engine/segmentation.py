@@ -29,6 +29,7 @@ _MIN_AREA_RATIO = 0.00003
 _MIN_AREA_OF_LARGEST = 0.02
 # A digit's box is at most this much wider than tall; wider shapes are several touching digits.
 _MAX_DIGIT_ASPECT = 1.25
+_MAX_LONE_ASPECT = 1.6
 _TYPICAL_DIGIT_ASPECT = 0.7
 # Each part of a cut must be at least this share of the region's height, or it is a flourish.
 _MIN_PART_HEIGHT = 0.5
@@ -127,7 +128,7 @@ def find_digits(mask: np.ndarray) -> list[DigitRegion]:
         replace(part, line=number)
         for number, line in enumerate(lines)
         for region in sorted(line, key=lambda region: region.box.left)
-        for part in _split_touching(region, typical_height)
+        for part in _split_touching(region, typical_height, alone=len(line) == 1)
     ]
 
 
@@ -277,11 +278,14 @@ def _crosses(line: list[DigitRegion], words: list[Box]) -> bool:
     return any(top <= (word.top + word.bottom) / 2 <= bottom for word in words)
 
 
-def _split_touching(region: DigitRegion, typical_height: float) -> list[DigitRegion]:
-    """Cut a region that is much wider than a digit into digits at the thinnest columns."""
+def _split_touching(region: DigitRegion, typical_height: float, *, alone: bool) -> list[DigitRegion]:
+    """Cut a region that is much wider than a digit into digits at the thinnest columns.
+
+    A shape alone on its line must be wider still: a wide 2 or 6 is more likely than a pair.
+    """
     box = region.box
     height = max(box.height, typical_height)
-    if box.width <= _MAX_DIGIT_ASPECT * height:
+    if box.width <= (_MAX_LONE_ASPECT if alone else _MAX_DIGIT_ASPECT) * height:
         return [region]
     count = max(2, round(box.width / (_TYPICAL_DIGIT_ASPECT * height)))
     profile = region.mask.sum(axis=0).astype(np.float32)
