@@ -7,9 +7,11 @@
 For each model it prints MNIST test accuracy, the share of synthetic photos read exactly
 (scripts/make_synthetic_photos.py, MNIST test digits only), accuracy on the real development
 images by kind (photo, drawn, scan), and the share of multi-digit images read as exactly the
-right string. The development labels mark line breaks inconsistently, so multi-digit strings
-are compared digits only. The pipeline's time per image is measured on one core, for a
-1280x960 JPEG (Telegram's photo size) and a 4000x3000 JPEG (a phone's original).
+right string. Images are read with `read_digits_upright` and the model, as the bot should read
+them (a photo taken sideways is turned), at most 24 digits each. The development labels mark
+line breaks inconsistently, so multi-digit strings are compared digits only. The pipeline's
+time per image (`read_digits`) is measured on one core, for a 1280x960 JPEG (Telegram's photo
+size) and a 4000x3000 JPEG (a phone's original). The development folder is optional.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +35,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from make_synthetic_photos import make_photo_set, render_photo  # noqa: E402
 
 from mnist_engine.imaging import ImageError  # noqa: E402
-from mnist_engine.photo import DigitCrop, digits_to_text, read_digits  # noqa: E402
+from mnist_engine.photo import digits_to_text, read_digits, read_digits_upright  # noqa: E402
 
 DEFAULT_DEV_DIR = PROJECT_ROOT.parent / "shared" / "photos" / "dev"
 DEV_KINDS = ("photo", "drawn", "scan")
@@ -41,19 +43,18 @@ DEV_KINDS = ("photo", "drawn", "scan")
 MAX_DIGITS = 24
 
 
-@dataclass
-class ReadImage:
-    """One benchmark image after the pipeline: its crops (or the error) and the expected digits."""
+@dataclass(frozen=True)
+class BenchmarkImage:
+    """One benchmark image and the digits it shows."""
 
     name: str
     kind: str
     label: str
-    crops: list[DigitCrop] = field(default_factory=list)
-    error: str = ""
+    data: bytes
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Prepare every image once, then classify the crops with each model and print the table."""
+    """Time the pipeline, read every image with each model and print the table."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--model", type=Path, action="append", help="a version dir or model file (repeatable)"
@@ -62,7 +63,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--synthetic-count", type=int, default=300)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--timing-runs", type=int, default=100)
-    parser.add_argument("--failures", action="store_true", help="list each misread image of the first model")
+    parser.add_argument(
+        "--failures", action="store_true", help="list each model's misread development images"
+    )
     arguments = parser.parse_args(argv)
 
     timings = {name: _time_pipeline(size, arguments.timing_runs) for name, size in TIMED_SIZES.items()}
@@ -77,13 +80,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("No model found: train one (`python -m mnist_engine train`) or pass --model.", file=sys.stderr)
         return 2
 
-    synthetic = _read_all(
-        (f"synthetic-{number:04d}", "multi" if len(photo.label) > 1 else "single", photo.label, photo.data)
+    synthetic = [
+        BenchmarkImage(
+            f"synthetic-{number:04d}", "multi" if len(photo.label) > 1 else "single", photo.label, photo.data
+        )
         for number, photo in enumerate(
             make_photo_set(mnist.x_test, mnist.y_test, arguments.synthetic_count, arguments.seed)
         )
-    )
-    dev = _read_dev(arguments.dev_dir)
+    ]
+    dev = _load_dev(arguments.dev_dir)
     if dev is None:
         print(f"Note: {arguments.dev_dir} not found; the development-image columns are skipped.\n")
 
@@ -97,7 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ]
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
-    failures: list[tuple[ReadImage, str]] = []
+    failures: dict[str, list[tuple[BenchmarkImage, str]]] = {}
     for name, predict in models:
         mnist_accuracy = float(np.mean(predict(mnist.x_test).argmax(axis=1) == mnist.y_test))
         synthetic_results = _score(synthetic, predict)
@@ -108,8 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 cells.append(_share([ok for image, ok, _ in dev_results if image.kind == kind]))
             cells.append(_share([ok for image, ok, _ in dev_results if image.kind != "multi"]))
             cells.append(_share([ok for image, ok, _ in dev_results if image.kind == "multi"]))
-            if not failures:
-                failures = [(image, text) for image, ok, text in dev_results if not ok]
+            failures[name] = [(image, text) for image, ok, text in dev_results if not ok]
         else:
             cells += ["–"] * (len(DEV_KINDS) + 2)
         print("| " + " | ".join(cells) + " |")
@@ -117,11 +121,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("\nPreprocessing time per image (decode + pipeline, one core):")
     for name, (p50, p99) in timings.items():
         print(f"  {name}: p50 {p50:.1f} ms, p99 {p99:.1f} ms")
-    if arguments.failures and failures:
-        print(f"\nMisread development images ({models[0][0]}):")
-        for image, text in failures:
-            detail = image.error or f"read {text!r}"
-            print(f"  {image.name} ({image.kind}): expected {image.label!r}, {detail}")
+    for name, misread in failures.items() if arguments.failures else ():
+        print(f"\nMisread development images, {name}:")
+        for image, text in misread:
+            print(f"  {image.name} ({image.kind}): expected {image.label!r}, read {text!r}")
     return 0
 
 
@@ -179,47 +182,41 @@ def _models(
     return models
 
 
-def _read_dev(dev_dir: Path) -> list[ReadImage] | None:
-    """Run the pipeline over the development images listed in labels.tsv, or None if absent."""
+def _load_dev(dev_dir: Path) -> list[BenchmarkImage] | None:
+    """Return the development images listed in labels.tsv, or None if the folder is absent."""
     labels = dev_dir / "labels.tsv"
     if not labels.exists():
         return None
     with labels.open(encoding="utf-8", newline="") as handle:
         rows = list(csv.DictReader(handle, delimiter="\t"))
-    return _read_all(
-        (row["file"], row["kind"], row["label"], (dev_dir / row["file"]).read_bytes()) for row in rows
-    )
-
-
-def _read_all(items) -> list[ReadImage]:
-    """Run read_digits once per image; the crops are then classified by every model."""
-    images = []
-    for name, kind, label, data in items:
-        image = ReadImage(name=name, kind=kind, label=label)
-        try:
-            image.crops = read_digits(data, max_digits=MAX_DIGITS)
-        except ImageError as error:
-            image.error = str(error)
-        images.append(image)
-    return images
+    return [
+        BenchmarkImage(row["file"], row["kind"], row["label"], (dev_dir / row["file"]).read_bytes())
+        for row in rows
+    ]
 
 
 def _score(
-    images: list[ReadImage], predict: Callable[[np.ndarray], np.ndarray]
-) -> list[tuple[ReadImage, bool, str]]:
-    """Return (image, read exactly right, text read) for each image."""
-    crops = [crop for image in images for crop in image.crops]
-    labels = predict(np.stack([crop.image for crop in crops])).argmax(axis=1) if crops else np.array([])
-    results, position = [], 0
+    images: list[BenchmarkImage], predict: Callable[[np.ndarray], np.ndarray]
+) -> list[tuple[BenchmarkImage, bool, str]]:
+    """Return (image, read exactly right, text read or the error) for each image.
+
+    Images are read as the bot reads them: `read_digits_upright` with this model, so a photo
+    taken sideways is turned by the model's confidence.
+    """
+    results = []
     for image in images:
-        count = len(image.crops)
-        text = digits_to_text(labels[position : position + count].tolist(), image.crops) if count else ""
-        position += count
+        try:
+            crops = read_digits_upright(image.data, predict, max_digits=MAX_DIGITS)
+        except ImageError as error:
+            results.append((image, False, str(error)))
+            continue
+        labels = predict(np.stack([crop.image for crop in crops])).argmax(axis=1).tolist() if crops else []
+        text = digits_to_text(labels, crops)
         results.append((image, text.replace(" ", "") == image.label.replace(" ", ""), text))
     return results
 
 
-def _share(results: Sequence[bool] | Sequence[tuple[ReadImage, bool, str]]) -> str:
+def _share(results: Sequence[bool] | Sequence[tuple[BenchmarkImage, bool, str]]) -> str:
     oks = [item[1] if isinstance(item, tuple) else item for item in results]
     if not oks:
         return "–"

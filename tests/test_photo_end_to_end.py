@@ -14,7 +14,13 @@ from PIL import Image
 
 from mnist_engine.dataset import Mnist
 from mnist_engine.imaging import ImageError
-from mnist_engine.photo import DigitCrop, TooManyDigitsError, digits_to_text, read_digits
+from mnist_engine.photo import (
+    DigitCrop,
+    TooManyDigitsError,
+    digits_to_text,
+    read_digits,
+    read_digits_upright,
+)
 
 SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
 
@@ -90,6 +96,32 @@ def test_boxes_are_in_the_upright_original_even_when_exif_turns_the_photo() -> N
     assert right - left > bottom - top  # the upright 4, turned on its side, is wider than tall
 
 
+def tall_ink_is_confident(images: np.ndarray) -> np.ndarray:
+    """A stand-in model: sure of a "1" when the ink stands taller than wide, unsure otherwise."""
+    probabilities = np.full((len(images), 10), 0.01)
+    for row, image in zip(probabilities, images, strict=True):
+        rows, cols = np.flatnonzero(image.max(axis=1)), np.flatnonzero(image.max(axis=0))
+        row[1] = 0.99 if rows.size and rows[-1] - rows[0] > cols[-1] - cols[0] else 0.3
+    return probabilities
+
+
+def test_a_photo_taken_sideways_is_read_upright_with_the_models_help() -> None:
+    upright = Image.open(io.BytesIO(photo("1111", size=(1280, 720))))
+    buffer = io.BytesIO()
+    upright.rotate(90, expand=True).save(buffer, "JPEG")  # sideways, and no EXIF to say so
+    sideways = buffer.getvalue()
+
+    assert len(read_digits(sideways)) == 4
+    crops = read_digits_upright(sideways, tall_ink_is_confident)
+    assert len(crops) == 4
+    assert tall_ink_is_confident(np.stack([crop.image for crop in crops]))[:, 1].min() == 0.99
+    for left, top, right, bottom in (crop.box for crop in crops):
+        assert 0 <= left < right <= 720 and 0 <= top < bottom <= 1280  # the sideways original's pixels
+        assert right - left > bottom - top  # each 1 lies on its side there
+    upright_boxes = [crop.box for crop in read_digits(photo("1111"))]
+    assert [crop.box for crop in read_digits_upright(photo("1111"), tall_ink_is_confident)] == upright_boxes
+
+
 def test_a_blank_page_has_no_digit() -> None:
     assert read_digits(photo("")) == []
 
@@ -154,14 +186,26 @@ def test_generated_photos_of_mnist_test_digits_are_read_by_a_small_model(mnist: 
     model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
     model.fit(mnist.x_train[..., None] / 255.0, mnist.y_train, epochs=1, batch_size=64, verbose=0)  # ~98.5%
 
+    def predict_proba(images: np.ndarray) -> np.ndarray:
+        return model.predict(images[..., None] / 255.0, verbose=0)
+
     synthetic = load_script("make_synthetic_photos")
     photos = list(synthetic.make_photo_set(mnist.x_test, mnist.y_test, count=12, seed=3, multi_fraction=0.25))
     read = []
     for item in photos:
         crops = read_digits(item.data)
-        labels = model.predict(np.stack([c.image for c in crops])[..., None] / 255.0, verbose=0).argmax(
-            axis=1
-        )
-        read.append(digits_to_text(labels.tolist(), crops).replace(" ", "") if crops else "")
+        labels = predict_proba(np.stack([crop.image for crop in crops])).argmax(axis=1) if crops else []
+        read.append(digits_to_text(list(labels), crops).replace(" ", ""))
     right = sum(text == item.label for text, item in zip(read, photos, strict=True))
     assert right >= 11, list(zip(read, [item.label for item in photos], strict=True))
+
+    # Numbers photographed sideways (no EXIF): the model's confidence turns them upright.
+    numbers = synthetic.make_photo_set(mnist.x_test, mnist.y_test, count=6, seed=4, multi_fraction=1.0)
+    long_numbers = [item for item in numbers if len(item.label) >= 3][:2]
+    assert len(long_numbers) == 2
+    for item in long_numbers:
+        buffer = io.BytesIO()
+        Image.open(io.BytesIO(item.data)).rotate(-90, expand=True).save(buffer, "JPEG", quality=95)
+        crops = read_digits_upright(buffer.getvalue(), predict_proba)
+        labels = predict_proba(np.stack([crop.image for crop in crops])).argmax(axis=1)
+        assert digits_to_text(list(labels), crops).replace(" ", "") == item.label
