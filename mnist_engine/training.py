@@ -40,7 +40,7 @@ class TrainingConfig:
     train_limit: int | None = None  # use only the first N training images (quick runs, tests)
     test_limit: int | None = None
     validation_size: int = VALIDATION_SIZE
-    early_stopping_patience: int = 4
+    early_stopping_patience: int = 8  # epochs without a better validation accuracy
     reduce_lr_patience: int = 2
     reduce_lr_factor: float = 0.5
     min_learning_rate: float = 1e-5
