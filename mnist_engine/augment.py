@@ -15,7 +15,9 @@ def build_augmentation(seed: int | None = None) -> keras.Sequential:
         [
             keras.layers.RandomRotation(factor=10 / 360, fill_mode="constant", seed=seed),
             keras.layers.RandomZoom(height_factor=0.1, width_factor=0.1, fill_mode="constant", seed=seed),
-            keras.layers.RandomTranslation(height_factor=0.1, width_factor=0.1, fill_mode="constant", seed=seed),
+            keras.layers.RandomTranslation(
+                height_factor=0.1, width_factor=0.1, fill_mode="constant", seed=seed
+            ),
         ],
         name="augmentation",
     )
