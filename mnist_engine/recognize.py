@@ -7,7 +7,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from mnist_engine.photo import DigitCrop, digits_to_text, read_digits
+from mnist_engine.photo import DigitCrop, digits_to_text, read_digits_upright
 
 
 class ProbabilityModel(Protocol):
@@ -63,9 +63,16 @@ class Recognition:
         }
 
 
-def recognize(image_bytes: bytes, model: ProbabilityModel, max_digits: int = 12) -> Recognition:
-    """Find the digits in an image and classify them; raises ImageError for unreadable input."""
-    crops = read_digits(image_bytes, max_digits=max_digits)
+MAX_DIGITS = 24  # a page of numbers, not a page of text
+
+
+def recognize(image_bytes: bytes, model: ProbabilityModel, max_digits: int = MAX_DIGITS) -> Recognition:
+    """Find the digits in an image and classify them; raises ImageError for unreadable input.
+
+    A number photographed sideways (no EXIF orientation) is read upright: the model's confidence
+    decides which quarter turn reads best.
+    """
+    crops = read_digits_upright(image_bytes, model.predict_proba, max_digits=max_digits)
     return classify_crops(crops, model)
 
 

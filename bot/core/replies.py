@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from mnist_engine.recognize import Recognition
+from mnist_engine.recognize import MAX_DIGITS, Recognition
 
 UNSURE_BELOW = 0.80  # below this confidence the reply names the runner-up
 
@@ -157,7 +157,7 @@ def verdict_recorded_text(reading: str, correct: bool, corrected: str | None) ->
     return f"{reading}\n\n✏️ Corrected to {corrected}. Thanks, I'll learn from it."
 
 
-def parse_correction(text: str, max_digits: int = 12) -> str | None:
+def parse_correction(text: str, max_digits: int = MAX_DIGITS) -> str | None:
     """Return the digits a user typed as a correction ("20 26" → "2026"), or None if it isn't one."""
     compact = "".join(text.split())
     if not compact.isascii() or not compact.isdigit() or not 1 <= len(compact) <= max_digits:
