@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 
+from sqlalchemy.orm import Session, sessionmaker
 from telegram import Update
 
 from bot.settings import BotSettings, SettingsError, load_settings
@@ -40,7 +41,7 @@ def configure_logging(settings: BotSettings) -> None:
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 
-def prepare_database(settings: BotSettings):  # type: ignore[no-untyped-def]
+def prepare_database(settings: BotSettings) -> sessionmaker[Session]:
     """Migrate the schema to head and mark runs a previous crash left running as interrupted."""
     url = settings.resolved_database_url
     if url.startswith("sqlite:///"):

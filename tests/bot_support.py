@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import numpy as np
+from emulator import BotApiEmulator
 from PIL import Image, ImageFilter
 from telegram import Update
 from telegram.ext import Application
@@ -59,8 +60,8 @@ def blank_photo() -> bytes:
 
 
 def bot_environment(
-    emulator, tmp_path: Path, model_dir: Path, data_dir: Path, **extra: str
-) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    emulator: BotApiEmulator, tmp_path: Path, model_dir: Path, data_dir: Path, **extra: str
+) -> dict[str, str]:
     """The environment a test bot runs with: the emulator's URLs, temporary database and models."""
     return {
         "TELEGRAM_BOT_TOKEN": TOKEN,

@@ -11,8 +11,11 @@ import pytest
 from bot_support import ADMIN_ID, USER_ID, blank_photo, bot_environment, digit_photo, running_bot
 from emulator import BotApiEmulator
 from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
+from db import repository
 from db.models import DigitSample, Feedback, Prediction, RunStatus, TrainingRun
+from db.session import make_engine, make_session_factory, upgrade
 from mnist_engine.dataset import Mnist
 from mnist_engine.registry import ModelRegistry
 from mnist_engine.training import TrainingConfig, train
@@ -58,9 +61,8 @@ def replies_to(emulator: BotApiEmulator, chat_id: int) -> list[dict]:
     ]
 
 
-def database(tmp_path: Path):  # type: ignore[no-untyped-def]
-    from db.session import make_engine, make_session_factory
-
+def database(tmp_path: Path) -> sessionmaker[Session]:
+    """The test bot's SQLite database."""
     return make_session_factory(make_engine(f"sqlite:///{tmp_path / 'bot.sqlite3'}"))
 
 
@@ -433,9 +435,6 @@ async def test_scheduled_retraining_skips_without_corrections_then_learns_from_t
 async def test_a_run_left_running_by_a_restart_is_marked_interrupted(
     emulator: BotApiEmulator, tmp_path: Path, model_dir: Path, data_dir: Path
 ) -> None:
-    from db import repository
-    from db.session import upgrade
-
     upgrade(f"sqlite:///{tmp_path / 'bot.sqlite3'}")
     with database(tmp_path).begin() as session:
         repository.start_run(
