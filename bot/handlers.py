@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -126,8 +127,11 @@ async def handle_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         return
     prediction_id, chat_id, answer_message_id = pending
     verdict = Verdict(prediction_id, update.effective_user.id, correct=False, corrected_digits=corrected)
-    reply = await asyncio.to_thread(services_of(context).reader.record_verdict, verdict)
+    reply, recorded = await asyncio.to_thread(services_of(context).reader.record_verdict, verdict)
     context.user_data.pop(PENDING_CORRECTION, None)
+    if not recorded:
+        await message.reply_text(reply.text, do_quote=True)
+        return
     await edit_quietly(context, chat_id, answer_message_id, reply.text)
     await message.reply_text(f"Thanks! Recorded {corrected} as the right answer.", do_quote=True)
 
@@ -144,7 +148,10 @@ async def handle_verdict_button(update: Update, context: ContextTypes.DEFAULT_TY
             correct=action == "ok",
             corrected_digits=None if action == "ok" else typed,
         )
-        reply = await asyncio.to_thread(reader.record_verdict, verdict)
+        reply, recorded = await asyncio.to_thread(reader.record_verdict, verdict)
+        if not recorded:
+            await query.answer(reply.text, show_alert=True)
+            return
         context.user_data.pop(PENDING_CORRECTION, None)
         await query.answer("Recorded, thank you!")
         await edit_quietly(context, query.message.chat_id, query.message.message_id, reply.text)
@@ -180,13 +187,13 @@ def admin_only(
 ) -> Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]:
     """Wrap a command so that non-admins get a polite refusal."""
 
+    @functools.wraps(handler)
     async def guarded(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if not is_admin(update, context):
             await update.effective_message.reply_text(replies.NOT_ADMIN_TEXT)
             return
         await handler(update, context)
 
-    guarded.__doc__ = handler.__doc__
     return guarded
 
 

@@ -445,3 +445,23 @@ async def test_a_run_left_running_by_a_restart_is_marked_interrupted(
     with database(tmp_path)() as session:
         run = session.scalars(select(TrainingRun)).one()
         assert run.status == RunStatus.INTERRUPTED and run.finished_at is not None
+
+
+async def test_in_a_group_only_the_sender_can_judge_an_answer(
+    emulator: BotApiEmulator, tmp_path: Path, model_dir: Path, data_dir: Path, mnist: Mnist
+) -> None:
+    group = -1001234
+    async with running_bot(bot_environment(emulator, tmp_path, model_dir, data_dir)):
+        emulator.send_photo(USER_ID, digit_photo([mnist_digit(mnist, 3)]), chat_id=group)
+        [reply] = await emulator.wait_for(lambda: replies_to(emulator, group), timeout=20)
+        right = reply["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+        emulator.press_button(USER_ID + 5, reply, right, chat_id=group)
+        refusal = await emulator.wait_for(
+            lambda: [call for call in emulator.calls if call.method == "answerCallbackQuery"]
+        )
+        assert "Only the person who sent the picture" in refusal[0].params["text"]
+        assert "reply_markup" in emulator.message(group, reply["message_id"])  # still open
+        emulator.press_button(USER_ID, reply, right, chat_id=group)
+        await emulator.wait_for(
+            lambda: "recorded as right" in emulator.message(group, reply["message_id"])["text"]
+        )

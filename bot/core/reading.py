@@ -119,14 +119,14 @@ class DigitReader:
             prediction = session.get(Prediction, prediction_id)
             return None if prediction is None else prediction.digits
 
-    def record_verdict(self, verdict: Verdict) -> Reply:
-        """Store a verdict and return the answer's final text (without buttons)."""
+    def record_verdict(self, verdict: Verdict) -> tuple[Reply, bool]:
+        """Store a verdict; return the answer's final text (without buttons) and whether it was stored."""
         with self.sessions.begin() as session:
             prediction = session.get(Prediction, verdict.prediction_id)
             if prediction is None:
-                return Reply(replies.STALE_BUTTON_TEXT)
+                return Reply(replies.STALE_BUTTON_TEXT), False
             if prediction.user_id != stored_id(verdict.user_id, self.id_secret):
-                return Reply("Only the person who sent the picture can judge its answer.")
+                return Reply("Only the person who sent the picture can judge its answer."), False
             repository.record_feedback(
                 session,
                 verdict.prediction_id,
@@ -135,4 +135,4 @@ class DigitReader:
                 corrected_digits=verdict.corrected_digits,
             )
             reading = f"I read {prediction.digits}."
-        return Reply(replies.verdict_recorded_text(reading, verdict.correct, verdict.corrected_digits))
+        return Reply(replies.verdict_recorded_text(reading, verdict.correct, verdict.corrected_digits)), True
