@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -102,7 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def command_train(arguments: argparse.Namespace) -> int:
     """Train, store and (by default) promote; SIGTERM or Ctrl-C cancels at the next batch."""
-    from mnist_engine.training import TrainingCancelled, TrainingConfig, TrainingEvent
+    from mnist_engine.callbacks import TrainingEvent
+    from mnist_engine.training import TrainingCancelled, TrainingConfig
     from mnist_engine.workflow import load_extra_samples, train_and_store
 
     settings = get_settings()
@@ -130,7 +132,7 @@ def command_train(arguments: argparse.Namespace) -> int:
             print(describe_event(event), flush=True)
 
     if arguments.json:
-        emit_json({"event": "config", "config": _config_dict(config), "pid": os.getpid()})
+        emit_json({"event": "config", "config": asdict(config), "pid": os.getpid()})
     try:
         outcome = train_and_store(
             settings.data_dir,
@@ -309,12 +311,6 @@ def emit_json(payload: dict[str, Any]) -> None:
 def quiet_tensorflow() -> None:
     """Keep TensorFlow's C++ start-up chatter out of the command's output."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-
-def _config_dict(config: Any) -> dict[str, Any]:
-    from dataclasses import asdict
-
-    return asdict(config)
 
 
 def _read_file(path: Path, limit_bytes: int = 50 * 1024 * 1024) -> bytes:

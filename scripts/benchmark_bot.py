@@ -29,7 +29,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT / "tests"))
 
 import numpy as np  # noqa: E402
-from bot_support import ADMIN_ID, TOKEN, USER_ID, bot_environment, digit_photo  # noqa: E402
+from bot_support import ADMIN_ID, TOKEN, USER_ID, bot_environment, digit_photo, replies_to  # noqa: E402
 from emulator import BotApiEmulator  # noqa: E402
 from telegram import Update  # noqa: E402
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, MessageHandler, filters  # noqa: E402
@@ -37,13 +37,6 @@ from telegram.ext import Application, ApplicationBuilder, ContextTypes, MessageH
 from mnist_engine.dataset import load_mnist  # noqa: E402
 from mnist_engine.registry import ModelRegistry  # noqa: E402
 from mnist_engine.settings import get_settings  # noqa: E402
-
-
-def answered(emulator: BotApiEmulator, chat_id: int) -> list[dict]:
-    """The bot's replies to photos in one chat."""
-    return [
-        message for message in emulator.messages(chat_id) if "photo" in message.get("reply_to_message", {})
-    ]
 
 
 def reply_times(emulator: BotApiEmulator, chat_id: int) -> dict[int, float]:
@@ -72,10 +65,10 @@ async def one_at_a_time(emulator: BotApiEmulator, photos: list[bytes], count: in
     """Send photos one after another, each after the previous reply; return latencies in ms."""
     latencies = []
     for index in range(count):
-        before = len(answered(emulator, USER_ID))
+        before = len(replies_to(emulator, USER_ID))
         started = time.perf_counter()
         emulator.send_photo(USER_ID, photos[index % len(photos)])
-        await emulator.wait_for(lambda before=before: len(answered(emulator, USER_ID)) > before, timeout=30)
+        await emulator.wait_for(lambda before=before: len(replies_to(emulator, USER_ID)) > before, timeout=30)
         latencies.append((time.perf_counter() - started) * 1000)
     return latencies
 
@@ -92,7 +85,7 @@ async def burst(emulator: BotApiEmulator, photos: list[bytes], users: int, per_u
             sent_at[(chat, message["message_id"])] = time.time()  # the emulator stamps calls with time.time()
             order[chat].append(message["message_id"])
     for chat in chats:
-        await emulator.wait_for(lambda chat=chat: len(answered(emulator, chat)) >= per_user, timeout=300)
+        await emulator.wait_for(lambda chat=chat: len(replies_to(emulator, chat)) >= per_user, timeout=300)
     drain = time.perf_counter() - started
     replied = {chat: reply_times(emulator, chat) for chat in chats}
     latencies = [
@@ -101,7 +94,7 @@ async def burst(emulator: BotApiEmulator, photos: list[bytes], users: int, per_u
         if message_id in replied[chat]
     ]
     in_order = all(
-        [reply["reply_to_message"]["message_id"] for reply in answered(emulator, chat)] == order[chat]
+        [reply["reply_to_message"]["message_id"] for reply in replies_to(emulator, chat)] == order[chat]
         for chat in chats
     )
     p50, p99 = percentiles(latencies) if latencies else (float("nan"), float("nan"))
@@ -221,7 +214,7 @@ async def main_async(arguments: argparse.Namespace) -> None:
             bot = start_bot_process(environment, scratch / "bot.log")
             try:
                 await emulator.wait_for(
-                    lambda: emulator.is_polling and len(answered(emulator, USER_ID - 1)) == 20, timeout=60
+                    lambda: emulator.is_polling and len(replies_to(emulator, USER_ID - 1)) == 20, timeout=60
                 )
                 single = await one_at_a_time(emulator, photos, arguments.single)
                 emulator.send_text(ADMIN_ID, "/train dense 100")

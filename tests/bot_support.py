@@ -50,6 +50,15 @@ def digit_photo(digits: Sequence[np.ndarray], *, seed: int = 0, size: tuple[int,
     return buffer.getvalue()
 
 
+def replies_to(emulator: BotApiEmulator, chat_id: int) -> list[dict]:
+    """The bot's messages in a chat that answer a user's photo or file."""
+    return [
+        message
+        for message in emulator.messages(chat_id)
+        if {"photo", "document"} & set(message.get("reply_to_message", {}))
+    ]
+
+
 def blank_photo() -> bytes:
     """A photo of an empty sheet of paper."""
     rng = np.random.default_rng(1)

@@ -8,7 +8,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from bot_support import ADMIN_ID, USER_ID, blank_photo, bot_environment, digit_photo, running_bot
+from bot_support import (
+    ADMIN_ID,
+    USER_ID,
+    blank_photo,
+    bot_environment,
+    digit_photo,
+    replies_to,
+    running_bot,
+)
 from emulator import BotApiEmulator
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -50,15 +58,6 @@ def emulator() -> BotApiEmulator:
 def mnist_digit(mnist: Mnist, label: int, occurrence: int = 0) -> np.ndarray:
     """The n-th MNIST test image of a digit."""
     return mnist.x_test[np.flatnonzero(mnist.y_test == label)[occurrence]]
-
-
-def replies_to(emulator: BotApiEmulator, chat_id: int) -> list[dict]:
-    """The bot's messages in a chat that answer a user's photo or file."""
-    return [
-        message
-        for message in emulator.messages(chat_id)
-        if {"photo", "document"} & set(message.get("reply_to_message", {}))
-    ]
 
 
 def database(tmp_path: Path) -> sessionmaker[Session]:

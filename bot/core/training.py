@@ -84,8 +84,9 @@ class TrainingManager:
         if self.active is not None:
             raise TrainingBusyError(self.active)
         architecture = request.architecture or self.settings.retrain_architecture
+        epochs = request.epochs or self.settings.retrain_epochs  # None: the architecture's default
         parameters = {
-            "epochs": request.epochs,
+            "epochs": epochs,
             "train_limit": self.settings.training_train_limit,
             "user_sample_weight": self.settings.user_sample_weight,
         }
@@ -94,7 +95,7 @@ class TrainingManager:
             run_id=run_id,
             trigger=request.trigger,
             architecture=architecture,
-            total_epochs=request.epochs or 0,
+            total_epochs=epochs or 0,
             requested_by=request.requested_by,
         )
         self._cancel_requested = False
@@ -213,9 +214,8 @@ class TrainingManager:
             "--validation-size",
             str(settings.training_validation_size),
         ]
-        epochs = request.epochs or settings.retrain_epochs
-        if epochs:
-            command += ["--epochs", str(epochs)]
+        if run.total_epochs:
+            command += ["--epochs", str(run.total_epochs)]
         if settings.training_train_limit:
             command += ["--train-limit", str(settings.training_train_limit)]
         if settings.training_test_limit:
