@@ -11,11 +11,11 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from mnist_engine.settings import get_settings
+from mnist_engine.training.events import RunReport, TrainingEvent, encode_line
 
 logger = logging.getLogger("mnist_engine")
 
@@ -33,21 +33,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.INFO if arguments.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    from mnist_engine.dataset import DatasetError
     from mnist_engine.registry import RegistryError
     from mnist_engine.serving import NoModelError
+    from mnist_engine.training.dataset import DatasetError
 
+    # Only errors a user can act on become one line; anything else keeps its traceback.
     try:
         return arguments.handler(arguments)
-    except (CommandError, DatasetError, RegistryError, NoModelError, ValueError) as error:
+    except (CommandError, DatasetError, RegistryError, NoModelError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
 
 
 def build_parser() -> argparse.ArgumentParser:
     """Describe the commands and their options."""
-    from mnist_engine.architectures import ARCHITECTURES, DEFAULT_ARCHITECTURE
+    from mnist_engine.training.architectures import ARCHITECTURES, DEFAULT_ARCHITECTURE
 
+    settings = get_settings()
     parser = argparse.ArgumentParser(prog="python -m mnist_engine", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -65,24 +67,45 @@ def build_parser() -> argparse.ArgumentParser:
     train_parser.add_argument("--batch-size", type=int)
     train_parser.add_argument("--learning-rate", type=float)
     train_parser.add_argument("--seed", type=int, default=42)
-    train_parser.add_argument("--train-limit", type=int, help="use only the first N training images")
-    train_parser.add_argument("--test-limit", type=int, help="evaluate on the first N test images only")
-    train_parser.add_argument("--validation-size", type=int, default=5000)
+    train_parser.add_argument(
+        "--train-limit",
+        type=int,
+        default=settings.training_train_limit,
+        help="use only the first N training images",
+    )
+    train_parser.add_argument(
+        "--test-limit",
+        type=int,
+        default=settings.training_test_limit,
+        help="evaluate on the first N test images",
+    )
+    train_parser.add_argument("--validation-size", type=int, default=settings.training_validation_size)
     train_parser.add_argument("--no-augment", action="store_true", help="switch augmentation off")
     train_parser.add_argument(
         "--extra", type=Path, help="npz of extra samples (`images`, `labels`) to mix in"
     )
-    train_parser.add_argument("--extra-weight", type=float, default=5.0, help="weight of each extra sample")
+    train_parser.add_argument(
+        "--extra-weight", type=float, default=settings.user_sample_weight, help="weight of each extra sample"
+    )
     train_parser.add_argument(
         "--no-promote", action="store_true", help="store the version without serving it"
     )
     train_parser.add_argument(
         "--tolerance",
         type=float,
-        default=0.001,
-        help="promote unless test accuracy is more than this below the current model's",
+        default=settings.promotion_tolerance,
+        help="promote unless MNIST test accuracy drops more than this below the serving model's",
+    )
+    train_parser.add_argument(
+        "--checkpoint", type=Path, help="keep the best epoch so far in this .keras file as the run goes"
     )
     train_parser.add_argument("--json", action="store_true", help="print one JSON event per line")
+    train_parser.add_argument(
+        "--niceness",
+        type=int,
+        default=0,
+        help="lower this process's priority by N, so a service's own work stays ahead",
+    )
     train_parser.set_defaults(handler=command_train)
 
     evaluate_parser = commands.add_parser("evaluate", help="evaluate a stored model on the MNIST test set")
@@ -103,36 +126,38 @@ def build_parser() -> argparse.ArgumentParser:
 
 def command_train(arguments: argparse.Namespace) -> int:
     """Train, store and (by default) promote; SIGTERM or Ctrl-C cancels at the next batch."""
-    from mnist_engine.callbacks import TrainingEvent
-    from mnist_engine.training import TrainingCancelled, TrainingConfig
-    from mnist_engine.workflow import load_extra_samples, train_and_store
+    from mnist_engine.training.store import load_extra_samples, train_and_store
+    from mnist_engine.training.train import TrainingCancelled, TrainingConfig
 
+    if arguments.niceness:
+        os.nice(arguments.niceness)
     settings = get_settings()
-    config = TrainingConfig(
-        architecture=arguments.arch,
-        epochs=arguments.epochs,
-        batch_size=arguments.batch_size,
-        learning_rate=arguments.learning_rate,
-        augment=False if arguments.no_augment else None,
-        seed=arguments.seed,
-        train_limit=arguments.train_limit,
-        test_limit=arguments.test_limit,
-        validation_size=arguments.validation_size,
-        extra_sample_weight=arguments.extra_weight,
-    ).resolved()
-    extra = load_extra_samples(arguments.extra) if arguments.extra else None
+    try:
+        config = TrainingConfig(
+            architecture=arguments.arch,
+            epochs=arguments.epochs,
+            batch_size=arguments.batch_size,
+            learning_rate=arguments.learning_rate,
+            augment=False if arguments.no_augment else None,
+            seed=arguments.seed,
+            train_limit=arguments.train_limit,
+            test_limit=arguments.test_limit,
+            validation_size=arguments.validation_size,
+            extra_sample_weight=arguments.extra_weight,
+        ).resolved()
+        extra = load_extra_samples(arguments.extra) if arguments.extra else None
+    except ValueError as error:  # the options, or the extra samples' file, are wrong
+        raise CommandError(str(error)) from error
     cancel_event = threading.Event()
     for signal_number in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signal_number, lambda *_: cancel_event.set())
 
     def on_event(event: TrainingEvent) -> None:
         if arguments.json:
-            emit_json({"event": event.kind, **event.to_dict()})
+            print(encode_line(event), flush=True)
         elif event.kind != "batch":
             print(describe_event(event), flush=True)
 
-    if arguments.json:
-        emit_json({"event": "config", "config": asdict(config), "pid": os.getpid()})
     try:
         outcome = train_and_store(
             settings.data_dir,
@@ -143,67 +168,75 @@ def command_train(arguments: argparse.Namespace) -> int:
             cancel_event=cancel_event,
             promote=not arguments.no_promote,
             tolerance=arguments.tolerance,
+            checkpoint_path=arguments.checkpoint,
         )
     except TrainingCancelled:
         report(
-            {
-                "event": "result",
-                "cancelled": True,
-                "version": None,
-                "epochs_done": 0,
-                "promoted": False,
-                "promotion_reason": "the run was cancelled",
-            },
+            RunReport(
+                version=None,
+                architecture=config.architecture,
+                epochs_done=0,
+                cancelled=True,
+                promoted=False,
+                promotion_reason="the run was cancelled",
+            ),
             arguments.json,
         )
         return 0
-    result = outcome.result
-    summary: dict[str, Any] = {
-        "event": "result",
-        "version": outcome.version,
-        "architecture": result.config.architecture,
-        "epochs_done": result.epochs_done,
-        "best_val_accuracy": result.best_val_accuracy,
-        "test_accuracy": result.evaluation.accuracy,
-        "test_loss": result.evaluation.loss,
-        "extra_holdout_accuracy": None
-        if result.extra_evaluation is None
-        else result.extra_evaluation.accuracy,
-        "extra_train_samples": result.data["extra_train_images"],
-        "stopped_early": result.stopped_early,
-        "cancelled": result.cancelled,
-        "seconds": round(result.seconds, 1),
-        "promoted": bool(outcome.decision and outcome.decision.promote),
-        "promotion_reason": outcome.decision.reason
-        if outcome.decision
-        else ("the run was cancelled" if result.cancelled else "promotion not requested"),
-        "model_path": None if outcome.version is None else str(settings.model_dir / outcome.version),
-    }
-    report(summary, arguments.json)
+    result, decision = outcome.result, outcome.decision
+    if decision is not None:
+        reason = decision.reason
+    else:
+        reason = "the run was cancelled" if result.cancelled else "promotion not requested"
+    report(
+        RunReport(
+            version=outcome.version,
+            architecture=result.config.architecture,
+            epochs_done=result.epochs_done,
+            cancelled=result.cancelled,
+            promoted=bool(decision and decision.promote),
+            promotion_reason=reason,
+            seconds=round(result.seconds, 1),
+            best_val_accuracy=result.best_val_accuracy,
+            test_accuracy=result.evaluation.accuracy,
+            test_loss=result.evaluation.loss,
+            stopped_early=result.stopped_early,
+            extra_train_samples=result.data["extra_train_images"],
+            users_accuracy=None if result.extra_evaluation is None else result.extra_evaluation.accuracy,
+            current_test_accuracy=None
+            if decision is None or decision.current is None
+            else decision.current.mnist_accuracy,
+            current_users_accuracy=None
+            if decision is None or decision.current is None
+            else decision.current.users_accuracy,
+            model_path=None if outcome.version is None else str(settings.model_dir / outcome.version),
+        ),
+        arguments.json,
+    )
     return 0
 
 
-def report(summary: dict[str, Any], as_json: bool) -> None:
-    """Print a run's outcome: one JSON object, or two lines for a person."""
+def report(summary: RunReport, as_json: bool) -> None:
+    """Print a run's outcome: one JSON line, or two lines for a person."""
     if as_json:
-        emit_json(summary)
+        print(encode_line(summary), flush=True)
         return
-    if summary["cancelled"]:
-        print(f"Cancelled after {summary['epochs_done']} epochs; no version stored.")
+    if summary.cancelled:
+        print(f"Cancelled after {summary.epochs_done} epochs; no version stored.")
         return
     print(
-        f"Stored {summary['version']}: test accuracy {summary['test_accuracy']:.2%}, "
-        f"loss {summary['test_loss']:.4f}, {summary['epochs_done']} epochs in {summary['seconds']:.0f} s"
+        f"Stored {summary.version}: test accuracy {summary.test_accuracy:.2%}, "
+        f"loss {summary.test_loss:.4f}, {summary.epochs_done} epochs in {summary.seconds:.0f} s"
     )
-    print(("Promoted: " if summary["promoted"] else "Not promoted: ") + summary["promotion_reason"])
+    print(("Promoted: " if summary.promoted else "Not promoted: ") + summary.promotion_reason)
 
 
 def command_evaluate(arguments: argparse.Namespace) -> int:
     """Evaluate the serving (or a named) version on the MNIST test set through the serving path."""
-    from mnist_engine.dataset import load_mnist
-    from mnist_engine.evaluation import evaluate_probabilities
     from mnist_engine.registry import ModelRegistry
     from mnist_engine.serving import Classifier, NoModelError
+    from mnist_engine.training.dataset import load_mnist
+    from mnist_engine.training.evaluation import evaluate_probabilities
 
     settings = get_settings()
     registry = ModelRegistry(settings.model_dir)
@@ -231,8 +264,7 @@ def command_evaluate(arguments: argparse.Namespace) -> int:
 
 def command_predict(arguments: argparse.Namespace) -> int:
     """Read the digits in each image; a bad file gets an error line and the others go on."""
-    from mnist_engine.imaging import ImageError
-    from mnist_engine.recognize import recognize
+    from mnist_engine.photo import ImageError, recognize
     from mnist_engine.serving import CurrentModel
 
     model = CurrentModel(get_settings().model_dir)
@@ -259,9 +291,9 @@ def command_predict(arguments: argparse.Namespace) -> int:
 
 def command_info(arguments: argparse.Namespace) -> int:
     """Show where data and models live and what is stored."""
-    from mnist_engine.architectures import ARCHITECTURES, DEFAULT_ARCHITECTURE
-    from mnist_engine.dataset import NPZ_NAME
     from mnist_engine.registry import ModelRegistry
+    from mnist_engine.training.architectures import ARCHITECTURES, DEFAULT_ARCHITECTURE
+    from mnist_engine.training.dataset import NPZ_NAME
 
     settings = get_settings()
     registry = ModelRegistry(settings.model_dir)
@@ -290,7 +322,7 @@ def command_info(arguments: argparse.Namespace) -> int:
     return 0
 
 
-def describe_event(event: Any) -> str:
+def describe_event(event: TrainingEvent) -> str:
     """One human line for a training event."""
     metrics = event.metrics
     if event.kind == "epoch":

@@ -1,4 +1,4 @@
-"""Versioned models on disk, a `current` pointer that switches atomically, and the promotion rule.
+"""Versioned models on disk and a `current` pointer that switches atomically.
 
 Layout of the model directory (MNIST_MODEL_DIR):
 
@@ -13,63 +13,28 @@ Layout of the model directory (MNIST_MODEL_DIR):
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-import platform
 import re
 import shutil
-from dataclasses import asdict, dataclass
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from filelock import FileLock
 
 CURRENT_POINTER = "current"
 MODEL_FILE = "model.keras"
 TFLITE_FILE = "model.tflite"
 METADATA_FILE = "metadata.json"
-DEFAULT_TOLERANCE = 0.001  # a candidate may be this much below the current model's test accuracy
+PROMOTION_LOCK = ".promotion.lock"
 _VERSION_PATTERN = re.compile(r"^[0-9]{8}-[0-9]{6}(-[0-9]+)?-[a-z0-9-]+$")
 
 
 class RegistryError(RuntimeError):
     """The model directory is missing something or holds something it should not."""
-
-
-@dataclass(frozen=True)
-class PromotionDecision:
-    """Whether a candidate model should serve, and why, in words fit for an admin."""
-
-    promote: bool
-    reason: str
-    candidate_accuracy: float
-    current_accuracy: float | None
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return the decision as a JSON-ready dict."""
-        return asdict(self)
-
-
-def decide_promotion(
-    candidate_accuracy: float, current_accuracy: float | None, tolerance: float = DEFAULT_TOLERANCE
-) -> PromotionDecision:
-    """Promote if there is no current model or the candidate is not worse than current − tolerance."""
-    if tolerance < 0:
-        raise ValueError(f"tolerance must be >= 0, got {tolerance}")
-    if current_accuracy is None:
-        return PromotionDecision(True, "no model is serving yet", candidate_accuracy, None)
-    floor = current_accuracy - tolerance
-    comparison = f"{candidate_accuracy:.2%} vs current {current_accuracy:.2%}, tolerance {tolerance:.2%}"
-    if candidate_accuracy >= floor:
-        verdict = "better than" if candidate_accuracy > current_accuracy else "within tolerance of"
-        return PromotionDecision(
-            True,
-            f"test accuracy {verdict} the current model ({comparison})",
-            candidate_accuracy,
-            current_accuracy,
-        )
-    return PromotionDecision(
-        False, f"test accuracy below the current model ({comparison})", candidate_accuracy, current_accuracy
-    )
 
 
 class ModelRegistry:
@@ -120,30 +85,35 @@ class ModelRegistry:
         version = self.current_version()
         return None if version is None else self.metadata(version)
 
-    def save(self, result: Any, *, architecture: str, extra_files: dict[str, Path] | None = None) -> str:
-        """Store a TrainingResult as a new version (not yet serving) and return its name.
+    @contextlib.contextmanager
+    def new_version(self, architecture: str) -> Iterator[tuple[str, Path]]:
+        """Yield a fresh version's name and a staging folder to write it into; publish it on exit.
 
-        Everything is written into a hidden staging directory first and renamed into place, so a
-        crash never leaves a half-written version that looks complete.
+        The folder is hidden until the block ends and is then renamed into place, so a crash
+        never leaves a half-written version that looks complete; an error discards it.
         """
-        from mnist_engine.export import export_tflite  # TensorFlow only when saving
-
         self.root.mkdir(parents=True, exist_ok=True)
         version = self._new_version_name(architecture)
         staging = self.root / f".staging-{version}"
         staging.mkdir()
         try:
-            result.model.save(staging / MODEL_FILE)
-            export_tflite(result.model, staging / TFLITE_FILE)
-            for name, source in (extra_files or {}).items():
-                shutil.copyfile(source, staging / name)
-            metadata = build_metadata(version, result, architecture)
-            (staging / METADATA_FILE).write_text(json.dumps(metadata, indent=2), encoding="utf-8")
+            yield version, staging
+            if not (staging / METADATA_FILE).exists():
+                raise RegistryError(f"version {version} was written without its {METADATA_FILE}")
             staging.rename(self.root / version)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
-        return version
+
+    @contextlib.contextmanager
+    def promotion_lock(self) -> Iterator[None]:
+        """Hold the registry's lock, so that reading `current`, comparing and switching is one step.
+
+        A file lock: it holds across the processes (and machines sharing the folder) that promote.
+        """
+        self.root.mkdir(parents=True, exist_ok=True)
+        with FileLock(self.root / PROMOTION_LOCK):
+            yield
 
     def set_current(self, version: str) -> None:
         """Point `current` at a version: write a temporary file, then os.replace (atomic)."""
@@ -153,17 +123,6 @@ class ModelRegistry:
         temporary.write_text(version + "\n", encoding="utf-8")
         os.replace(temporary, self.root / CURRENT_POINTER)
 
-    def promote_if_better(self, version: str, tolerance: float = DEFAULT_TOLERANCE) -> PromotionDecision:
-        """Apply the promotion rule to a stored version; switch `current` if it passes."""
-        candidate = self.metadata(version)["metrics"]["test_accuracy"]
-        current = self.current_metadata()
-        decision = decide_promotion(
-            candidate, None if current is None else current["metrics"]["test_accuracy"], tolerance
-        )
-        if decision.promote:
-            self.set_current(version)
-        return decision
-
     def _new_version_name(self, architecture: str) -> str:
         stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
         slug = re.sub(r"[^a-z0-9-]+", "-", architecture.lower()).strip("-") or "model"
@@ -172,41 +131,3 @@ class ModelRegistry:
             counter += 1
             name = f"{stamp}-{counter}-{slug}"
         return name
-
-
-def build_metadata(version: str, result: Any, architecture: str) -> dict[str, Any]:
-    """Collect what a version records about itself."""
-    import keras
-    import numpy
-    import tensorflow
-
-    evaluation = result.evaluation
-    metrics: dict[str, Any] = {
-        "test_accuracy": evaluation.accuracy,
-        "test_loss": evaluation.loss,
-        "best_val_accuracy": result.best_val_accuracy,
-        "per_class_accuracy": evaluation.per_class_accuracy,
-        "confusion": evaluation.confusion,
-    }
-    if result.extra_evaluation is not None:
-        metrics["extra_holdout_accuracy"] = result.extra_evaluation.accuracy
-    return {
-        "version": version,
-        "architecture": architecture,
-        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "parameters": asdict(result.config),
-        "parameter_count": int(result.model.count_params()),
-        "metrics": metrics,
-        "history": result.history,
-        "epochs_done": result.epochs_done,
-        "stopped_early": result.stopped_early,
-        "cancelled": result.cancelled,
-        "training_seconds": round(result.seconds, 2),
-        "data": result.data,
-        "libraries": {
-            "python": platform.python_version(),
-            "tensorflow": tensorflow.__version__,
-            "keras": keras.__version__,
-            "numpy": numpy.__version__,
-        },
-    }

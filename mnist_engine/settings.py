@@ -1,4 +1,10 @@
-"""Where the engine keeps its data and models: one typed place, read from the environment."""
+"""The engine's settings and their defaults: one typed place, read from the environment and `.env`.
+
+The service's settings (bot.settings) and the database's (db.settings) extend these classes, so
+every part of the product reads the same variables with the same defaults.
+"""
+
+from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
@@ -6,17 +12,38 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+DEFAULT_VALIDATION_SIZE = 5_000  # the last MNIST training images, kept aside to validate on
+DEFAULT_USER_SAMPLE_WEIGHT = 5.0  # how much a user's digit counts against an MNIST one
+DEFAULT_PROMOTION_TOLERANCE = 0.001  # how much MNIST test accuracy a promoted model may lose
 
-class EngineSettings(BaseSettings):
-    """Engine settings; the bot and the scheduled job read the same variables."""
 
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+class StorageSettings(BaseSettings):
+    """Where MNIST, the database file and the model versions live."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
+    )
 
     data_dir: Path = Field(default=Path("data"), alias="MNIST_DATA_DIR")
     model_dir: Path = Field(default=Path("models"), alias="MNIST_MODEL_DIR")
 
 
+class EngineSettings(StorageSettings):
+    """How the engine trains and promotes, as the service's runs and the command line use it."""
+
+    promotion_tolerance: float = Field(
+        default=DEFAULT_PROMOTION_TOLERANCE, ge=0, le=0.1, alias="PROMOTION_TOLERANCE"
+    )
+    user_sample_weight: float = Field(default=DEFAULT_USER_SAMPLE_WEIGHT, gt=0, alias="USER_SAMPLE_WEIGHT")
+    training_validation_size: int = Field(
+        default=DEFAULT_VALIDATION_SIZE, ge=100, alias="TRAINING_VALIDATION_SIZE"
+    )
+    # For tests and small machines: train on the first N MNIST images, test on the first M.
+    training_train_limit: int | None = Field(default=None, ge=2000, alias="TRAINING_TRAIN_LIMIT")
+    training_test_limit: int | None = Field(default=None, ge=100, alias="TRAINING_TEST_LIMIT")
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> EngineSettings:
-    """Return the settings, read once per process."""
+    """Return the engine's settings, read once per process."""
     return EngineSettings()

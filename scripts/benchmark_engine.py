@@ -27,13 +27,14 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
 
-from mnist_engine.architectures import ARCHITECTURES
-from mnist_engine.dataset import load_mnist
-from mnist_engine.evaluation import to_model_input
 from mnist_engine.registry import ModelRegistry
 from mnist_engine.serving import Classifier
+from mnist_engine.serving.model_input import to_model_input
 from mnist_engine.settings import get_settings
-from mnist_engine.training import TrainingConfig, train
+from mnist_engine.training.architectures import ARCHITECTURES
+from mnist_engine.training.dataset import load_mnist
+from mnist_engine.training.store import save_version
+from mnist_engine.training.train import TrainingConfig, train
 
 REPEATS_SINGLE = 200
 REPEATS_BATCH = 50
@@ -76,7 +77,7 @@ def benchmark_architecture(name: str, epochs: int | None, mnist: Any) -> dict[st
     result = train(mnist, TrainingConfig(architecture=name, epochs=epochs))
     with tempfile.TemporaryDirectory() as model_dir:
         registry = ModelRegistry(Path(model_dir))
-        version = registry.save(result, architecture=name)
+        version = save_version(registry, result)
         classifier = Classifier.load(registry.path(version))
         serving_accuracy = float((classifier.predict_proba(mnist.x_test).argmax(1) == mnist.y_test).mean())
         latency = measure_latency(result.model, classifier, mnist.x_test)

@@ -21,26 +21,21 @@ import csv
 import os
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from make_synthetic_photos import make_photo_set, render_photo  # scripts/ is on the path of its scripts
+
+from mnist_engine.photo import MAX_DIGITS, ImageError, ProbabilityModel, find_digit_crops, recognize
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(PROJECT_ROOT))
-sys.path.insert(0, str(PROJECT_ROOT / "scripts"))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-from make_synthetic_photos import make_photo_set, render_photo  # noqa: E402
-
-from mnist_engine.imaging import ImageError  # noqa: E402
-from mnist_engine.photo import digits_to_text, read_digits, read_digits_upright  # noqa: E402
 
 DEFAULT_DEV_DIR = PROJECT_ROOT.parent / "shared" / "photos" / "dev"
 DEV_KINDS = ("photo", "drawn", "scan")
-# The development set has up to 17 digits in one image; the bot itself reads at most 12.
-MAX_DIGITS = 24
 
 
 @dataclass(frozen=True)
@@ -70,8 +65,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     timings = {name: _time_pipeline(size, arguments.timing_runs) for name, size in TIMED_SIZES.items()}
 
-    from mnist_engine.dataset import load_mnist
     from mnist_engine.settings import get_settings
+    from mnist_engine.training.dataset import load_mnist
 
     settings = get_settings()
     mnist = load_mnist(settings.data_dir)
@@ -103,12 +98,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
     failures: dict[str, list[tuple[BenchmarkImage, str]]] = {}
-    for name, predict in models:
-        mnist_accuracy = float(np.mean(predict(mnist.x_test).argmax(axis=1) == mnist.y_test))
-        synthetic_results = _score(synthetic, predict)
+    for name, model in models:
+        mnist_accuracy = float(np.mean(model.predict_proba(mnist.x_test).argmax(axis=1) == mnist.y_test))
+        synthetic_results = _score(synthetic, model)
         cells = [name, _percent(mnist_accuracy), _share(synthetic_results)]
         if dev is not None:
-            dev_results = _score(dev, predict)
+            dev_results = _score(dev, model)
             for kind in DEV_KINDS:
                 cells.append(_share([ok for image, ok, _ in dev_results if image.kind == kind]))
             cells.append(_share([ok for image, ok, _ in dev_results if image.kind != "multi"]))
@@ -132,11 +127,11 @@ TIMED_SIZES = {"1280x960 JPEG": (1280, 960), "4000x3000 JPEG": (4000, 3000)}
 
 
 def _time_pipeline(size: tuple[int, int], runs: int) -> tuple[float, float]:
-    """Return p50 and p99 milliseconds of read_digits on a synthetic photo of `size`, on one core."""
+    """Return p50 and p99 milliseconds of find_digit_crops on a synthetic photo of `size`, on one core."""
     import cv2
 
-    from mnist_engine.dataset import load_mnist
     from mnist_engine.settings import get_settings
+    from mnist_engine.training.dataset import load_mnist
 
     mnist = load_mnist(get_settings().data_dir)
     rng = np.random.default_rng(size[0])
@@ -148,11 +143,11 @@ def _time_pipeline(size: tuple[int, int], runs: int) -> tuple[float, float]:
         os.sched_setaffinity(0, {min(affinity)})
     try:
         for photo in photos:
-            read_digits(photo)  # warm-up: imports, caches
+            find_digit_crops(photo)  # warm-up: imports, caches
         durations = []
         for run in range(runs):
             start = time.perf_counter()
-            read_digits(photos[run % len(photos)])
+            find_digit_crops(photos[run % len(photos)])
             durations.append((time.perf_counter() - start) * 1000)
     finally:
         cv2.setNumThreads(threads)
@@ -161,15 +156,13 @@ def _time_pipeline(size: tuple[int, int], runs: int) -> tuple[float, float]:
     return float(np.percentile(durations, 50)), float(np.percentile(durations, 99))
 
 
-def _models(
-    paths: list[Path] | None, model_dir: Path
-) -> list[tuple[str, Callable[[np.ndarray], np.ndarray]]]:
-    """Return (name, predict_proba) for the given paths, or for the newest version of each architecture."""
+def _models(paths: list[Path] | None, model_dir: Path) -> list[tuple[str, ProbabilityModel]]:
+    """Return (name, model) for the given paths, or for the newest version of each architecture."""
     from mnist_engine.registry import ModelRegistry
     from mnist_engine.serving import Classifier
 
     if paths:
-        return [(str(path), Classifier.load(path).predict_proba) for path in paths]
+        return [(str(path), Classifier.load(path)) for path in paths]
     registry = ModelRegistry(model_dir)
     current = registry.current_version()
     newest: dict[str, str] = {}
@@ -178,7 +171,7 @@ def _models(
     models = []
     for architecture, version in sorted(newest.items()):
         name = f"{architecture} ({version}{', current' if version == current else ''})"
-        models.append((name, Classifier.load(registry.path(version)).predict_proba))
+        models.append((name, Classifier.load(registry.path(version))))
     return models
 
 
@@ -195,23 +188,19 @@ def _load_dev(dev_dir: Path) -> list[BenchmarkImage] | None:
     ]
 
 
-def _score(
-    images: list[BenchmarkImage], predict: Callable[[np.ndarray], np.ndarray]
-) -> list[tuple[BenchmarkImage, bool, str]]:
+def _score(images: list[BenchmarkImage], model: ProbabilityModel) -> list[tuple[BenchmarkImage, bool, str]]:
     """Return (image, read exactly right, text read or the error) for each image.
 
-    Images are read as the bot reads them: `read_digits_upright` with this model, so a photo
-    taken sideways is turned by the model's confidence.
+    Images are read as the bot reads them: `recognize` with this model, so a photo taken
+    sideways is turned by the model's confidence.
     """
     results = []
     for image in images:
         try:
-            crops = read_digits_upright(image.data, predict, max_digits=MAX_DIGITS)
+            text = recognize(image.data, model, max_digits=MAX_DIGITS).text
         except ImageError as error:
             results.append((image, False, str(error)))
             continue
-        labels = predict(np.stack([crop.image for crop in crops])).argmax(axis=1).tolist() if crops else []
-        text = digits_to_text(labels, crops)
         results.append((image, text.replace(" ", "") == image.label.replace(" ", ""), text))
     return results
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,8 +21,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(PROJECT_ROOT))
+from mnist_engine.settings import get_settings
 
 FRAME_SIZES = ((1280, 960), (960, 1280), (1280, 720), (1024, 768), (800, 800))
 PAPERS = ((246, 245, 240), (236, 226, 200), (205, 205, 200), (222, 230, 240), (242, 236, 195))
@@ -205,11 +203,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--count", type=int, default=500)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--multi-fraction", type=float, default=0.15, help="share of photos of 2-4 digits")
-    parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "out" / "synthetic")
-    parser.add_argument("--data-dir", type=Path, default=PROJECT_ROOT / "data")
+    parser.add_argument("--out", type=Path, default=Path("out") / "synthetic")
+    parser.add_argument("--data-dir", type=Path, default=get_settings().data_dir)
     arguments = parser.parse_args(argv)
 
-    from mnist_engine.dataset import load_mnist
+    from mnist_engine.training.dataset import load_mnist
 
     mnist = load_mnist(arguments.data_dir)
     arguments.out.mkdir(parents=True, exist_ok=True)

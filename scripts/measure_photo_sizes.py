@@ -21,8 +21,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np
 from PIL import Image, ImageOps
 
-from mnist_engine.imaging import ImageError
-from mnist_engine.recognize import recognize
+from mnist_engine.photo import recognize
+from mnist_engine.photo.decode import ImageError
 from mnist_engine.serving import CurrentModel
 from mnist_engine.settings import get_settings
 

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from mnist_engine.training.events import RunReport, TrainingEvent, decode_line
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -49,18 +51,21 @@ def test_train_json_emits_parseable_events_and_promotes(tmp_path: Path, data_dir
         data_dir=data_dir,
     )
     assert completed.returncode == 0, completed.stderr
-    events = [json.loads(line) for line in completed.stdout.splitlines()]
-    kinds = [event["event"] for event in events]
-    assert kinds[0] == "config" and kinds[-1] == "result"
-    assert kinds.count("epoch") == 2 and "start" in kinds and "end" in kinds
-    result = events[-1]
-    assert result["promoted"] and result["promotion_reason"] == "no model is serving yet"
-    assert result["test_accuracy"] > 0.8
-    assert (tmp_path / "current").read_text().strip() == result["version"]
-    assert (tmp_path / result["version"] / "curves.png").read_bytes()[:4] == b"\x89PNG"
+    # Every line is one typed message of the protocol the service reads.
+    messages = [decode_line(line) for line in completed.stdout.splitlines()]
+    assert None not in messages, completed.stdout
+    events = [message for message in messages if isinstance(message, TrainingEvent)]
+    kinds = [event.kind for event in events]
+    assert kinds[0] == "start" and kinds[-1] == "end" and kinds.count("epoch") == 2
+    result = messages[-1]
+    assert isinstance(result, RunReport)
+    assert result.promoted and result.promotion_reason == "no model is serving yet"
+    assert result.test_accuracy is not None and result.test_accuracy > 0.8
+    assert (tmp_path / "current").read_text().strip() == result.version
+    assert (tmp_path / str(result.version) / "curves.png").read_bytes()[:4] == b"\x89PNG"
 
     info = run_engine("info", "--json", model_dir=tmp_path, data_dir=data_dir)
-    assert json.loads(info.stdout)["current_version"] == result["version"]
+    assert json.loads(info.stdout)["current_version"] == result.version
     evaluated = run_engine("evaluate", "--json", model_dir=tmp_path, data_dir=data_dir)
     assert json.loads(evaluated.stdout)["samples"] == 10000
 
@@ -86,7 +91,7 @@ def test_dockerfile_passes_hadolint() -> None:
 
 
 def test_engine_never_imports_db_or_bot() -> None:
-    for source in (PROJECT_ROOT / "mnist_engine").glob("*.py"):
+    for source in (PROJECT_ROOT / "mnist_engine").rglob("*.py"):
         text = source.read_text()
         for forbidden in (
             "import db",

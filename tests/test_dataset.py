@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mnist_engine.dataset import DatasetError, Mnist, read_npz, verify
+from mnist_engine.training.dataset import DatasetError, Mnist, read_npz, verify
 
 
 def test_official_mnist_is_verified(mnist: Mnist) -> None:

@@ -1,4 +1,4 @@
-"""read_digits from bytes to MNIST crops, and generated photos read right by a model trained here."""
+"""From bytes to MNIST crops and readings; generated photos read right by a model trained here."""
 
 from __future__ import annotations
 
@@ -12,15 +12,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mnist_engine.dataset import Mnist
-from mnist_engine.imaging import ImageError
 from mnist_engine.photo import (
     DigitCrop,
     TooManyDigitsError,
     digits_to_text,
-    read_digits,
-    read_digits_upright,
+    find_digit_crops,
+    recognize,
 )
+from mnist_engine.photo.decode import ImageError
+from mnist_engine.training.dataset import Mnist
 
 SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
 
@@ -63,7 +63,7 @@ def lefts(crops: list[DigitCrop]) -> list[int]:
 
 
 def test_a_number_gives_one_mnist_crop_per_digit_left_to_right() -> None:
-    crops = read_digits(photo("2026"))
+    crops = find_digit_crops(photo("2026"))
 
     assert len(crops) == 4
     assert lefts(crops) == sorted(lefts(crops))
@@ -76,33 +76,39 @@ def test_a_number_gives_one_mnist_crop_per_digit_left_to_right() -> None:
 
 
 def test_two_lines_are_numbered_top_to_bottom() -> None:
-    crops = read_digits(photo("12 34"))
+    crops = find_digit_crops(photo("12 34"))
     assert [crop.line for crop in crops] == [0, 0, 1, 1]
     assert digits_to_text([1, 2, 3, 4], crops) == "12 34"
 
 
 def test_ruled_lines_and_a_margin_are_not_read_as_ones() -> None:
-    crops = read_digits(photo("7", ruled=True))
+    crops = find_digit_crops(photo("7", ruled=True))
     assert len(crops) == 1
     left, top, right, bottom = crops[0].box
     assert right - left > 50 and bottom - top > 100  # the 7 itself, not a sliver of a line
 
 
 def test_boxes_are_in_the_upright_original_even_when_exif_turns_the_photo() -> None:
-    crops = read_digits(photo("4", size=(1280, 960), exif_orientation=6))  # shown as 960x1280
+    crops = find_digit_crops(photo("4", size=(1280, 960), exif_orientation=6))  # shown as 960x1280
     assert len(crops) == 1
     left, top, right, bottom = crops[0].box
     assert right <= 960 and bottom <= 1280
     assert right - left > bottom - top  # the upright 4, turned on its side, is wider than tall
 
 
-def tall_ink_is_confident(images: np.ndarray) -> np.ndarray:
+class TallInkIsConfident:
     """A stand-in model: sure of a "1" when the ink stands taller than wide, unsure otherwise."""
-    probabilities = np.full((len(images), 10), 0.01)
-    for row, image in zip(probabilities, images, strict=True):
-        rows, cols = np.flatnonzero(image.max(axis=1)), np.flatnonzero(image.max(axis=0))
-        row[1] = 0.99 if rows.size and rows[-1] - rows[0] > cols[-1] - cols[0] else 0.3
-    return probabilities
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def predict_proba(self, images: np.ndarray) -> np.ndarray:
+        self.calls += 1
+        probabilities = np.full((len(images), 10), 0.01)
+        for row, image in zip(probabilities, images, strict=True):
+            rows, cols = np.flatnonzero(image.max(axis=1)), np.flatnonzero(image.max(axis=0))
+            row[1] = 0.99 if rows.size and rows[-1] - rows[0] > cols[-1] - cols[0] else 0.3
+        return probabilities
 
 
 def test_a_photo_taken_sideways_is_read_upright_with_the_models_help() -> None:
@@ -111,19 +117,24 @@ def test_a_photo_taken_sideways_is_read_upright_with_the_models_help() -> None:
     upright.rotate(90, expand=True).save(buffer, "JPEG")  # sideways, and no EXIF to say so
     sideways = buffer.getvalue()
 
-    assert len(read_digits(sideways)) == 4
-    crops = read_digits_upright(sideways, tall_ink_is_confident)
-    assert len(crops) == 4
-    assert tall_ink_is_confident(np.stack([crop.image for crop in crops]))[:, 1].min() == 0.99
-    for left, top, right, bottom in (crop.box for crop in crops):
+    assert len(find_digit_crops(sideways)) == 4
+    model = TallInkIsConfident()
+    recognition = recognize(sideways, model)
+    assert recognition.text == "1111"
+    assert min(digit.confidence for digit in recognition.digits) == 0.99
+    # The upright reading and the two turned ones, each classified once: no crop twice.
+    assert model.calls == 3
+    for left, top, right, bottom in (digit.crop.box for digit in recognition.digits):
         assert 0 <= left < right <= 720 and 0 <= top < bottom <= 1280  # the sideways original's pixels
         assert right - left > bottom - top  # each 1 lies on its side there
-    upright_boxes = [crop.box for crop in read_digits(photo("1111"))]
-    assert [crop.box for crop in read_digits_upright(photo("1111"), tall_ink_is_confident)] == upright_boxes
+    upright_boxes = [crop.box for crop in find_digit_crops(photo("1111"))]
+    model = TallInkIsConfident()
+    assert [digit.crop.box for digit in recognize(photo("1111"), model).digits] == upright_boxes
+    assert model.calls == 1  # upright digits are not turned
 
 
 def test_a_blank_page_has_no_digit() -> None:
-    assert read_digits(photo("")) == []
+    assert find_digit_crops(photo("")) == []
 
 
 def test_a_page_of_noise_yields_no_digits() -> None:
@@ -131,7 +142,7 @@ def test_a_page_of_noise_yields_no_digits() -> None:
     buffer = io.BytesIO()
     Image.fromarray(noise).save(buffer, "PNG")
     try:
-        crops = read_digits(buffer.getvalue())
+        crops = find_digit_crops(buffer.getvalue())
     except TooManyDigitsError:
         crops = []
     assert crops == []
@@ -139,13 +150,13 @@ def test_a_page_of_noise_yields_no_digits() -> None:
 
 def test_more_digits_than_allowed_are_refused_with_a_clear_message() -> None:
     with pytest.raises(TooManyDigitsError, match="at most 3"):
-        read_digits(photo("1234", size=(1600, 900)), max_digits=3)
+        find_digit_crops(photo("1234", size=(1600, 900)), max_digits=3)
     assert issubclass(TooManyDigitsError, ImageError)
 
 
 def test_unreadable_bytes_raise_image_error() -> None:
     with pytest.raises(ImageError):
-        read_digits(b"GIF89a-but-not-really")
+        find_digit_crops(b"GIF89a-but-not-really")
 
 
 def test_digits_to_text_checks_its_input() -> None:
@@ -186,14 +197,17 @@ def test_generated_photos_of_mnist_test_digits_are_read_by_a_small_model(mnist: 
     model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
     model.fit(mnist.x_train[..., None] / 255.0, mnist.y_train, epochs=1, batch_size=64, verbose=0)  # ~98.5%
 
-    def predict_proba(images: np.ndarray) -> np.ndarray:
-        return model.predict(images[..., None] / 255.0, verbose=0)
+    class KerasModel:
+        def predict_proba(self, images: np.ndarray) -> np.ndarray:
+            return model.predict(images[..., None] / 255.0, verbose=0)
+
+    predict_proba = KerasModel().predict_proba
 
     synthetic = load_script("make_synthetic_photos")
     photos = list(synthetic.make_photo_set(mnist.x_test, mnist.y_test, count=12, seed=3, multi_fraction=0.25))
     read = []
     for item in photos:
-        crops = read_digits(item.data)
+        crops = find_digit_crops(item.data)
         labels = predict_proba(np.stack([crop.image for crop in crops])).argmax(axis=1) if crops else []
         read.append(digits_to_text(list(labels), crops).replace(" ", ""))
     right = sum(text == item.label for text, item in zip(read, photos, strict=True))
@@ -206,6 +220,4 @@ def test_generated_photos_of_mnist_test_digits_are_read_by_a_small_model(mnist: 
     for item in long_numbers:
         buffer = io.BytesIO()
         Image.open(io.BytesIO(item.data)).rotate(-90, expand=True).save(buffer, "JPEG", quality=95)
-        crops = read_digits_upright(buffer.getvalue(), predict_proba)
-        labels = predict_proba(np.stack([crop.image for crop in crops])).argmax(axis=1)
-        assert digits_to_text(list(labels), crops).replace(" ", "") == item.label
+        assert recognize(buffer.getvalue(), KerasModel()).text.replace(" ", "") == item.label

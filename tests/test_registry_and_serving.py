@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from mnist_engine.dataset import Mnist
-from mnist_engine.evaluation import to_model_input
-from mnist_engine.registry import ModelRegistry, RegistryError, decide_promotion
+from mnist_engine.registry import ModelRegistry, RegistryError
 from mnist_engine.serving import Classifier, CurrentModel, NoModelError
-from mnist_engine.training import TrainingConfig, TrainingResult, train
+from mnist_engine.serving.model_input import to_model_input
+from mnist_engine.training.dataset import Mnist
+from mnist_engine.training.promotion import Scores, decide_promotion
+from mnist_engine.training.store import promote_if_better, save_version
+from mnist_engine.training.train import TrainingConfig, TrainingResult, train
 
 
 @pytest.fixture(scope="module")
@@ -29,19 +34,33 @@ def registry(tmp_path: Path) -> ModelRegistry:
     return ModelRegistry(tmp_path / "models")
 
 
-def test_promotion_rule() -> None:
-    assert decide_promotion(0.95, None).promote
-    assert decide_promotion(0.991, 0.990).promote
-    within = decide_promotion(0.9895, 0.9900, tolerance=0.001)
+def test_promotion_rule_on_mnist_alone() -> None:
+    assert decide_promotion(Scores(0.95), None).promote
+    assert decide_promotion(Scores(0.991), Scores(0.990)).promote
+    within = decide_promotion(Scores(0.9895), Scores(0.9900), tolerance=0.001)
     assert within.promote and "within tolerance" in within.reason
-    worse = decide_promotion(0.980, 0.990, tolerance=0.001)
-    assert not worse.promote and "below the current model" in worse.reason
+    worse = decide_promotion(Scores(0.980), Scores(0.990), tolerance=0.001)
+    assert not worse.promote and "dropped too far" in worse.reason
     with pytest.raises(ValueError, match="tolerance"):
-        decide_promotion(0.9, 0.9, tolerance=-0.1)
+        decide_promotion(Scores(0.9), Scores(0.9), tolerance=-0.1)
+
+
+def test_promotion_rule_with_the_users_slice() -> None:
+    current = Scores(mnist_accuracy=0.990, users_accuracy=0.80)
+    # Reads users better, loses a little MNIST within the tolerance: promoted.
+    assert decide_promotion(Scores(0.9895, 0.90), current, tolerance=0.001).promote
+    # Reads users better but loses too much MNIST: refused.
+    assert not decide_promotion(Scores(0.980, 0.95), current, tolerance=0.001).promote
+    # Better on MNIST but reads users worse: refused, however good MNIST is.
+    worse_for_users = decide_promotion(Scores(0.995, 0.75), current, tolerance=0.001)
+    assert not worse_for_users.promote and "users' digits" in worse_for_users.reason
+    # As good for users and better MNIST: promoted; as good for users, MNIST no better: refused.
+    assert decide_promotion(Scores(0.992, 0.80), current).promote
+    assert not decide_promotion(Scores(0.990, 0.80), current).promote
 
 
 def test_saved_version_records_what_made_it(registry: ModelRegistry, trained: TrainingResult) -> None:
-    version = registry.save(trained, architecture="dense")
+    version = save_version(registry, trained)
     directory = registry.path(version)
     assert {"model.keras", "model.tflite", "metadata.json"} <= {entry.name for entry in directory.iterdir()}
     metadata = json.loads((directory / "metadata.json").read_text())
@@ -58,7 +77,7 @@ def test_saved_version_records_what_made_it(registry: ModelRegistry, trained: Tr
 def test_save_load_gives_identical_predictions(
     registry: ModelRegistry, trained: TrainingResult, mnist: Mnist
 ) -> None:
-    version = registry.save(trained, architecture="dense")
+    version = save_version(registry, trained)
     images = mnist.x_test[:64]
     expected = trained.model(to_model_input(images), training=False).numpy()
     litert = Classifier.load(registry.path(version))
@@ -68,21 +87,49 @@ def test_save_load_gives_identical_predictions(
     np.testing.assert_allclose(keras_path.predict_proba(images), expected, atol=1e-5)
 
 
-def test_promotion_switches_current_only_when_not_worse(
-    registry: ModelRegistry, trained: TrainingResult
+def test_promotion_compares_both_models_on_the_same_test_images(
+    registry: ModelRegistry, trained: TrainingResult, mnist: Mnist
 ) -> None:
-    first = registry.save(trained, architecture="dense")
-    assert registry.promote_if_better(first).promote
+    x_test, y_test = mnist.x_test[:1000], mnist.y_test[:1000]
+    first = save_version(registry, trained)
+    assert promote_if_better(registry, first, trained, x_test, y_test).promote
     assert registry.current_version() == first
-    second = registry.save(trained, architecture="dense")
-    metadata_path = registry.path(second) / "metadata.json"
+    # The serving model's stored figure came from another test set (here: a far lower one);
+    # the candidate, a little worse on these images, must be compared with the serving
+    # model measured on the same images, not with the stored figure.
+    metadata_path = registry.path(first) / "metadata.json"
     metadata = json.loads(metadata_path.read_text())
-    metadata["metrics"]["test_accuracy"] -= 0.05
+    metadata["metrics"]["test_accuracy"] = 0.10
     metadata_path.write_text(json.dumps(metadata))
-    decision = registry.promote_if_better(second)
+    worse = replace(
+        trained, evaluation=replace(trained.evaluation, accuracy=trained.evaluation.accuracy - 0.05)
+    )
+    second = save_version(registry, worse)
+    decision = promote_if_better(registry, second, worse, x_test, y_test)
     assert not decision.promote
+    assert decision.current is not None
+    assert decision.current.mnist_accuracy == pytest.approx(trained.evaluation.accuracy)
     assert registry.current_version() == first
     assert not list(registry.root.glob(".current*"))  # no temporary pointer left behind
+
+
+def test_a_second_promotion_waits_for_the_first(
+    registry: ModelRegistry, trained: TrainingResult, mnist: Mnist
+) -> None:
+    version = save_version(registry, trained)
+    finished = threading.Event()
+
+    def promote() -> None:
+        promote_if_better(registry, version, trained, mnist.x_test[:200], mnist.y_test[:200])
+        finished.set()
+
+    with registry.promotion_lock():  # another promotion is between reading and switching
+        worker = threading.Thread(target=promote)
+        worker.start()
+        time.sleep(0.5)
+        assert not finished.is_set() and registry.current_version() is None
+    worker.join(timeout=30)
+    assert finished.is_set() and registry.current_version() == version
 
 
 def test_current_model_reloads_when_the_pointer_changes(
@@ -91,11 +138,11 @@ def test_current_model_reloads_when_the_pointer_changes(
     serving = CurrentModel(registry.root)
     with pytest.raises(NoModelError, match="python -m mnist_engine train"):
         serving.get()
-    first = registry.save(trained, architecture="dense")
+    first = save_version(registry, trained)
     registry.set_current(first)
     assert serving.get().version == first
     assert serving.get() is serving.get()  # loaded once, not per call
-    second = registry.save(trained, architecture="dense")
+    second = save_version(registry, trained)
     registry.set_current(second)
     assert serving.get().version == second
     assert serving.predict_proba(mnist.x_test[:3]).shape == (3, 10)
@@ -110,6 +157,9 @@ def test_registry_refuses_bad_names_and_dangling_pointers(registry: ModelRegistr
     (registry.root / "current").write_text("20260101-000000-dense\n")
     with pytest.raises(RegistryError, match="not a complete model version"):
         registry.current_version()
+    # Serving says the pointer is broken; it does not pretend that no model was ever trained.
+    with pytest.raises(RegistryError, match="not a complete model version"):
+        CurrentModel(registry.root).get()
 
 
 def test_classifier_is_safe_to_share_between_threads(
@@ -117,7 +167,7 @@ def test_classifier_is_safe_to_share_between_threads(
 ) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    classifier = Classifier.load(registry.path(registry.save(trained, architecture="dense")))
+    classifier = Classifier.load(registry.path(save_version(registry, trained)))
     images = mnist.x_test[:200]
     expected = classifier.predict_proba(images)
     with ThreadPoolExecutor(max_workers=8) as pool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from mnist_engine.segmentation import DigitRegion, find_digits
+from mnist_engine.photo.segmentation import DigitRegion, find_digits
 
 
 def ink(

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mnist_engine.callbacks import TrainingEvent
-from mnist_engine.dataset import Mnist
-from mnist_engine.evaluation import evaluate_model
-from mnist_engine.training import ExtraSamples, TrainingCancelled, TrainingConfig, train
+from mnist_engine.training.dataset import Mnist
+from mnist_engine.training.evaluation import evaluate_model
+from mnist_engine.training.events import TrainingEvent
+from mnist_engine.training.train import ExtraSamples, TrainingCancelled, TrainingConfig, train
 
 pytestmark = pytest.mark.slow
 
@@ -20,7 +20,12 @@ QUICK = dict(architecture="dense", train_limit=4000, validation_size=1000, test_
 
 def test_dense_network_learns_far_beyond_chance_and_reports_progress(mnist: Mnist, tmp_path: Path) -> None:
     events: list[TrainingEvent] = []
-    result = train(mnist, TrainingConfig(**QUICK, epochs=2), on_event=events.append, checkpoint_dir=tmp_path)
+    result = train(
+        mnist,
+        TrainingConfig(**QUICK, epochs=2),
+        on_event=events.append,
+        checkpoint_path=tmp_path / "best.keras",
+    )
 
     assert result.evaluation.accuracy > 0.85  # chance is 0.10
     assert result.epochs_done == 2

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import random
-import tempfile
 import threading
 import time
 from dataclasses import asdict, dataclass, field
@@ -14,17 +12,18 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from mnist_engine.architectures import DEFAULT_ARCHITECTURE, NUM_CLASSES, build_optimizer, get_architecture
-from mnist_engine.augment import build_augmentation
-from mnist_engine.callbacks import (
-    CancelCallback,
-    EventHandler,
-    LearningRateLogger,
-    ProgressCallback,
-    TrainingEvent,
+from mnist_engine.serving.model_input import to_model_input
+from mnist_engine.settings import DEFAULT_USER_SAMPLE_WEIGHT, DEFAULT_VALIDATION_SIZE
+from mnist_engine.training.architectures import (
+    DEFAULT_ARCHITECTURE,
+    NUM_CLASSES,
+    build_optimizer,
+    get_architecture,
 )
-from mnist_engine.dataset import VALIDATION_SIZE, Mnist
-from mnist_engine.evaluation import Evaluation, evaluate_model, to_model_input
+from mnist_engine.training.augmentation import build_augmentation
+from mnist_engine.training.callbacks import CancelCallback, EventHandler, ProgressCallback, TrainingEvent
+from mnist_engine.training.dataset import Mnist
+from mnist_engine.training.evaluation import Evaluation, evaluate_model
 
 
 @dataclass(frozen=True)
@@ -39,12 +38,12 @@ class TrainingConfig:
     seed: int = 42
     train_limit: int | None = None  # use only the first N training images (quick runs, tests)
     test_limit: int | None = None
-    validation_size: int = VALIDATION_SIZE
+    validation_size: int = DEFAULT_VALIDATION_SIZE
     early_stopping_patience: int = 8  # epochs without a better validation accuracy
     reduce_lr_patience: int = 2
     reduce_lr_factor: float = 0.5
     min_learning_rate: float = 1e-5
-    extra_sample_weight: float = 5.0  # how much more a user-corrected sample counts than an MNIST one
+    extra_sample_weight: float = DEFAULT_USER_SAMPLE_WEIGHT
     extra_holdout_fraction: float = 0.2  # share of extra samples kept aside to evaluate on
 
     def resolved(self) -> TrainingConfig:
@@ -76,20 +75,34 @@ class TrainingConfig:
 
 @dataclass(frozen=True)
 class ExtraSamples:
-    """Labelled 28×28 uint8 digits from outside MNIST (users' corrections), mixed into training."""
+    """Labelled 28×28 uint8 digits from outside MNIST (users' corrections), mixed into training.
+
+    `ids` (the samples' database ids) make the held-out slice stable from run to run: a sample
+    held out once is held out always, so the serving model never trained on the slice it is
+    compared on.
+    """
 
     images: np.ndarray
     labels: np.ndarray
+    ids: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.images.ndim != 3 or self.images.shape[1:] != (28, 28) or self.images.dtype != np.uint8:
             raise ValueError(
                 f"extra images must be uint8 (N, 28, 28), got {self.images.dtype} {self.images.shape}"
             )
-        if len(self.images) != len(self.labels):
-            raise ValueError("extra images and labels differ in length")
+        if len(self.images) != len(self.labels) or (
+            self.ids is not None and len(self.ids) != len(self.labels)
+        ):
+            raise ValueError("extra images, labels and ids differ in length")
         if len(self.labels) and (self.labels.min() < 0 or self.labels.max() > 9):
             raise ValueError("extra labels must be digits 0..9")
+
+    def subset(self, selected: np.ndarray) -> ExtraSamples:
+        """The samples a boolean mask or an index array selects."""
+        return ExtraSamples(
+            self.images[selected], self.labels[selected], None if self.ids is None else self.ids[selected]
+        )
 
 
 @dataclass
@@ -101,6 +114,7 @@ class TrainingResult:
     history: list[dict[str, float]]
     evaluation: Evaluation
     extra_evaluation: Evaluation | None
+    extra_holdout: ExtraSamples | None
     epochs_done: int
     best_val_accuracy: float
     stopped_early: bool
@@ -120,18 +134,19 @@ def train(
     extra: ExtraSamples | None = None,
     on_event: EventHandler | None = None,
     cancel_event: threading.Event | None = None,
-    checkpoint_dir: Path | None = None,
+    checkpoint_path: Path | None = None,
 ) -> TrainingResult:
     """Train, validate on the training set's tail, evaluate once on the test set.
 
     Progress goes to `on_event`; setting `cancel_event` stops at the next batch and returns the
-    best model so far (or raises TrainingCancelled if no epoch finished).
+    best model so far (or raises TrainingCancelled if no epoch finished). With `checkpoint_path`,
+    the best epoch so far is also kept in that file as the run goes on.
     """
     config = (config or TrainingConfig()).resolved()
     architecture = get_architecture(config.architecture)
     emit = on_event or (lambda event: None)
     cancel_event = cancel_event or threading.Event()
-    seed_everything(config.seed)
+    keras.utils.set_random_seed(config.seed)  # Python, NumPy and TensorFlow
     started = time.monotonic()
 
     x_train, y_train = mnist.x_train, mnist.y_train
@@ -160,50 +175,49 @@ def train(
         metrics=["accuracy"],
     )
 
-    with tempfile.TemporaryDirectory() as scratch:
-        checkpoint_path = Path(checkpoint_dir or scratch) / "best.keras"
-        checkpoint_path.parent.mkdir(parents=True, exist_ok=True)
-        # Accuracy, not loss: a dense network's validation loss rises with over-confidence while its
-        # accuracy still improves (measured: stopping on loss cost the dense network ~0.4 points).
-        early_stopping = keras.callbacks.EarlyStopping(
-            monitor="val_accuracy",
-            mode="max",
-            patience=config.early_stopping_patience,
-            restore_best_weights=True,
-        )
-        cancel = CancelCallback(cancel_event)
-        # Order matters: the rate logger and ReduceLROnPlateau run before the progress callback.
-        callbacks = [
-            LearningRateLogger(),
-            keras.callbacks.TerminateOnNaN(),
-            keras.callbacks.ReduceLROnPlateau(
-                monitor="val_loss",
-                factor=config.reduce_lr_factor,
-                patience=config.reduce_lr_patience,
-                min_lr=config.min_learning_rate,
-            ),
-            early_stopping,
+    # Accuracy, not loss: a dense network's validation loss rises with over-confidence while its
+    # accuracy still improves (measured: stopping on loss cost the dense network ~0.4 points).
+    # It also restores the best epoch's weights when the run ends, cancelled or not.
+    early_stopping = keras.callbacks.EarlyStopping(
+        monitor="val_accuracy",
+        mode="max",
+        patience=config.early_stopping_patience,
+        restore_best_weights=True,
+    )
+    cancel = CancelCallback(cancel_event)
+    # Order matters: ReduceLROnPlateau writes the epoch's learning rate into the logs the progress
+    # callback reports, and lowers it afterwards.
+    callbacks: list[keras.callbacks.Callback] = [
+        keras.callbacks.TerminateOnNaN(),
+        keras.callbacks.ReduceLROnPlateau(
+            monitor="val_loss",
+            factor=config.reduce_lr_factor,
+            patience=config.reduce_lr_patience,
+            min_lr=config.min_learning_rate,
+        ),
+        early_stopping,
+        ProgressCallback(emit, total_epochs=config.epochs, steps_per_epoch=steps_per_epoch),
+        cancel,
+    ]
+    if checkpoint_path is not None:
+        # The best epoch so far, on disk while the run goes on: what survives a process that is
+        # killed mid-run (a long run on a worker), which EarlyStopping's in-memory copy does not.
+        callbacks.append(
             keras.callbacks.ModelCheckpoint(
-                checkpoint_path, monitor="val_accuracy", save_best_only=True, verbose=0
-            ),
-            ProgressCallback(emit, total_epochs=config.epochs, steps_per_epoch=steps_per_epoch),
-            cancel,
-        ]
-        history = model.fit(
-            fit_dataset,
-            validation_data=validation_dataset,
-            epochs=config.epochs,
-            callbacks=callbacks,
-            shuffle=False,  # the dataset shuffles itself
-            verbose=0,
+                checkpoint_path, monitor="val_accuracy", mode="max", save_best_only=True, verbose=0
+            )
         )
-        epochs_done = len(history.history.get("val_loss", []))
-        if cancel.cancelled and cancel.complete_epochs == 0:
-            raise TrainingCancelled("Training was cancelled before the first epoch finished")
-        if cancel.cancelled and checkpoint_path.exists():
-            # EarlyStopping restores the best weights only at a natural end; a cancelled run
-            # falls back to the best checkpoint, which ModelCheckpoint wrote after each better epoch.
-            model = keras.models.load_model(checkpoint_path)
+    history = model.fit(
+        fit_dataset,
+        validation_data=validation_dataset,
+        epochs=config.epochs,
+        callbacks=callbacks,
+        shuffle=False,  # the dataset shuffles itself
+        verbose=0,
+    )
+    epochs_done = len(history.history.get("val_loss", []))
+    if cancel.cancelled and cancel.complete_epochs == 0:
+        raise TrainingCancelled("Training was cancelled before the first epoch finished")
 
     history_rows = history_to_rows(history.history)
     stopped_early = early_stopping.stopped_epoch > 0
@@ -258,6 +272,7 @@ def train(
         history=history_rows,
         evaluation=evaluation,
         extra_evaluation=extra_evaluation,
+        extra_holdout=extra_holdout,
         epochs_done=epochs_done,
         best_val_accuracy=best_val_accuracy,
         stopped_early=stopped_early,
@@ -277,22 +292,20 @@ def _default(value: Any, default: Any) -> Any:
     return default if value is None else value
 
 
-def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and TensorFlow so a run can be repeated."""
-    random.seed(seed)
-    np.random.seed(seed)
-    keras.utils.set_random_seed(seed)
-
-
 def split_extra(extra: ExtraSamples, holdout_fraction: float, seed: int) -> tuple[ExtraSamples, ExtraSamples]:
-    """Split extra samples into a training part and a held-out part to evaluate on."""
-    order = np.random.default_rng(seed).permutation(len(extra.labels))
-    holdout_count = round(len(order) * holdout_fraction)
-    holdout, fit = order[:holdout_count], order[holdout_count:]
-    return (
-        ExtraSamples(extra.images[fit], extra.labels[fit]),
-        ExtraSamples(extra.images[holdout], extra.labels[holdout]),
-    )
+    """Split extra samples into a training part and a held-out part to evaluate on.
+
+    With ids, a sample's side depends on its id alone (a multiplicative hash), so the held-out
+    slice stays held out as more samples arrive; without, a seeded shuffle decides.
+    """
+    if extra.ids is not None:
+        spread = (extra.ids.astype(np.uint64) * np.uint64(2654435761)) % np.uint64(2**32)
+        held_out = spread.astype(np.float64) / 2**32 < holdout_fraction
+    else:
+        order = np.random.default_rng(seed).permutation(len(extra.labels))
+        held_out = np.zeros(len(order), dtype=bool)
+        held_out[order[: round(len(order) * holdout_fraction)]] = True
+    return extra.subset(~held_out), extra.subset(held_out)
 
 
 def make_dataset(

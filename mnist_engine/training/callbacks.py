@@ -5,30 +5,13 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import keras
 
-EventHandler = Callable[["TrainingEvent"], None]
+from mnist_engine.training.events import TrainingEvent
 
-
-@dataclass(frozen=True)
-class TrainingEvent:
-    """One progress event; `kind` is start, batch, epoch, lr_reduced, early_stopped, cancelled or end."""
-
-    kind: str
-    epoch: int = 0
-    total_epochs: int = 0
-    progress: float = 0.0
-    elapsed_seconds: float = 0.0
-    eta_seconds: float | None = None
-    metrics: dict[str, float] = field(default_factory=dict)
-    message: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return the event as a JSON-ready dict."""
-        return asdict(self)
+EventHandler = Callable[[TrainingEvent], None]
 
 
 def current_learning_rate(model: keras.Model) -> float:
@@ -93,8 +76,8 @@ class ProgressCallback(keras.callbacks.Callback):
         )
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        # Runs after LearningRateLogger and ReduceLROnPlateau (see training.py), so the logs
-        # hold the rate this epoch trained with and the optimizer already holds the next one.
+        # Runs after ReduceLROnPlateau (see train.py), so the logs hold the rate this epoch
+        # trained with and the optimizer already holds the next one.
         metrics = _floats(logs)
         progress = (epoch + 1) / self.total_epochs
         self.on_event(
@@ -129,17 +112,6 @@ class ProgressCallback(keras.callbacks.Callback):
         if progress <= 0:
             return None
         return self._elapsed() * (1 - progress) / progress
-
-
-class LearningRateLogger(keras.callbacks.Callback):
-    """Adds the learning rate used in each epoch to the logs, so it lands in the history."""
-
-    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        self._learning_rate = current_learning_rate(self.model)
-
-    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        if logs is not None:
-            logs["learning_rate"] = self._learning_rate
 
 
 class CancelCallback(keras.callbacks.Callback):

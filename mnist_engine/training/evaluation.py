@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from mnist_engine.serving.model_input import to_model_input
+
 NUM_CLASSES = 10
 
 
@@ -57,10 +59,3 @@ def evaluate_model(model: Any, images: np.ndarray, labels: np.ndarray, batch_siz
     """Evaluate a Keras model on uint8 images (N, 28, 28)."""
     probabilities = model.predict(to_model_input(images), batch_size=batch_size, verbose=0)
     return evaluate_probabilities(np.asarray(probabilities), labels)
-
-
-def to_model_input(images: np.ndarray) -> np.ndarray:
-    """Convert uint8 images (N, 28, 28) to the models' float32 (N, 28, 28, 1) input in [0, 1]."""
-    if images.ndim != 3 or images.shape[1:] != (28, 28):
-        raise ValueError(f"images must have shape (N, 28, 28), got {images.shape}")
-    return (images.astype(np.float32) / 255.0)[..., np.newaxis]

@@ -1,15 +1,17 @@
-"""PNG pictures of a run, small enough to send in a chat (matplotlib, Agg backend)."""
+"""PNG pictures of a run, small enough to send in a chat.
+
+Drawn on `matplotlib.figure.Figure` objects, never through pyplot: pyplot keeps global state
+and is not safe to use from several threads, and the service draws from worker threads.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")  # no display on servers; must be chosen before pyplot is imported
-import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 
 DPI = 100
 
@@ -19,7 +21,8 @@ def plot_training_curves(history: Sequence[dict[str, float]], path: Path, title:
     if not history:
         raise ValueError("history is empty: there is no epoch to plot")
     epochs = [row["epoch"] for row in history]
-    figure, (loss_axis, accuracy_axis, rate_axis) = plt.subplots(1, 3, figsize=(10, 3.2), dpi=DPI)
+    figure = Figure(figsize=(10, 3.2), dpi=DPI)
+    loss_axis, accuracy_axis, rate_axis = figure.subplots(1, 3)
     for axis, metric, label in ((loss_axis, "loss", "Loss"), (accuracy_axis, "accuracy", "Accuracy")):
         axis.plot(epochs, [row.get(metric) for row in history], marker="o", label="training")
         axis.plot(epochs, [row.get(f"val_{metric}") for row in history], marker="o", label="validation")
@@ -44,12 +47,13 @@ def plot_confusion_matrix(
     matrix = np.asarray(confusion)
     if matrix.shape != (10, 10):
         raise ValueError(f"confusion must be 10×10, got {matrix.shape}")
-    figure, axis = plt.subplots(figsize=(5, 4.5), dpi=DPI)
+    figure = Figure(figsize=(5, 4.5), dpi=DPI)
+    axis = figure.subplots()
     draw_confusion(axis, matrix, title)
     return _save(figure, path)
 
 
-def draw_confusion(axis: plt.Axes, matrix: np.ndarray, title: str) -> None:
+def draw_confusion(axis: Axes, matrix: np.ndarray, title: str) -> None:
     """Draw a confusion matrix on an existing axis (shared with the bot's /stats picture)."""
     # Log-scaled colours: the diagonal holds thousands, the mistakes a handful.
     axis.imshow(np.log1p(matrix), cmap="Blues")
@@ -75,9 +79,8 @@ def draw_confusion(axis: plt.Axes, matrix: np.ndarray, title: str) -> None:
                 )
 
 
-def _save(figure: plt.Figure, path: Path) -> Path:
+def _save(figure: Figure, path: Path) -> Path:
     path = Path(path)
     figure.tight_layout()
     figure.savefig(path, format="png")
-    plt.close(figure)
     return path

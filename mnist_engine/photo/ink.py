@@ -1,9 +1,7 @@
-"""From a photo to an ink map, and from a digit's ink to an MNIST image.
+"""From a photo to an ink map: polarity, lighting and threshold.
 
-MNIST digits are white ink on black, fitted into a 20x20 box keeping their aspect ratio,
-anti-aliased, and centred in 28x28 by their centre of mass. A photo of paper has shadows,
-paper of any shade, ink of any colour and either polarity; this module removes all of that
-and leaves "how much ink is here" per pixel, then renders single digits the MNIST way.
+A photo of paper has shadows, paper of any shade, ink of any colour and either polarity; this
+module removes all of that and leaves "how much ink is here" per pixel, and where ink was found.
 
 OpenCV does the image operations: its morphology and connected components run in well under
 a millisecond on the working image, which keeps a photo's whole preparation near 10 ms.
@@ -17,14 +15,11 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from mnist_engine.photo.mnist_style import stroke_width
+from mnist_engine.photo.ruled_lines import remove_ruled_lines
+
 WORK_LONG_SIDE = 640
 MIN_WORK_LONG_SIDE = 224
-MNIST_SIZE = 28
-MNIST_BOX = 20
-# The mean centre of mass of the MNIST test digits, in (row, column) pixel indices.
-MNIST_CENTRE = 14.0
-# MNIST strokes are about 2.2 px wide in the 20-px box (measured on the test set): 1/9 of the box.
-TARGET_STROKE_RATIO = 2.2 / MNIST_BOX
 
 # The paper's brightness is estimated with a closing wider than the strokes: three stroke widths,
 # between these shares of the short side (narrow follows shadows closely, wide keeps marker strokes).
@@ -35,15 +30,6 @@ _BACKGROUND_DOWNSCALE = 4
 # Polarity: the paper is the median of a window half the image wide; ink lies 4 noise levels out.
 _POLARITY_WINDOW_RATIO = 0.5
 _POLARITY_NOISE_FACTOR = 4.0
-# A ruled line's thin pixels (vertical run of at most 6 px) reach across half the width, at a tilt
-# of up to 12 degrees (found on a sample of 3000 pixels), and 3 times as far as a typical offset's.
-_LINE_MIN_SPAN = 0.5
-_LINE_MAX_THICKNESS = 6
-_LINE_MAX_TILT = np.radians(12.0)
-_LINE_ANGLE_SAMPLE = 3000
-_LINE_CONTRAST = 3.0
-# On a page with two or more such lines, a line need only reach across 30% of the width.
-_RULED_PAGE_MIN_SPAN = 0.3
 # Ink must stand this far above the paper (0..1 of the paper's brightness) at the least...
 _MIN_CONTRAST = 0.12
 # ...and this many times the paper's own noise (its median absolute deviation).
@@ -225,145 +211,3 @@ def _percentile_within(image: np.ndarray, mask: np.ndarray, percent: float) -> f
     """Return a percentile of a uint8 image's values under a mask (a histogram: no copying)."""
     histogram = cv2.calcHist([image], [0], mask.astype(np.uint8), [256], [0, 256]).ravel()
     return _histogram_percentile(histogram, percent)
-
-
-def remove_ruled_lines(mask: np.ndarray) -> np.ndarray:
-    """Return the mask without ruled lines: thin straight lines across most of the image, tilted or broken.
-
-    Only the thin parts of a line go: where a digit's stroke crosses it, the stroke stays whole.
-    """
-    cleaned = mask
-    for horizontal in (True, False):
-        oriented = cleaned if horizontal else cleaned.T
-        line = _line_pixels(oriented)
-        if line is not None:
-            cleaned = (oriented & ~line) if horizontal else (oriented & ~line).T
-    return np.ascontiguousarray(cleaned)
-
-
-def _line_pixels(mask: np.ndarray) -> np.ndarray | None:
-    """Return the pixels of near-horizontal ruled lines in `mask`, or None if it has none.
-
-    Ruled lines are parallel: project the thin pixels along each candidate tilt, and where
-    one offset reaches across half the width, there is a line.
-    """
-    width = mask.shape[1]
-    votes_needed = _LINE_MIN_SPAN * width
-    if np.count_nonzero(mask) < votes_needed:
-        return None
-    # Thin pixels: their vertical run is short. A line is thin everywhere; a digit only in places.
-    binary = mask.astype(np.uint8)
-    # An odd kernel is centred, so the opening does not shave a row off thick strokes.
-    thick = cv2.morphologyEx(binary, cv2.MORPH_OPEN, np.ones((_LINE_MAX_THICKNESS + 1, 1), np.uint8))
-    points = cv2.findNonZero(cv2.subtract(binary, thick))
-    if points is None or len(points) < votes_needed:
-        return None
-    columns, rows = points.reshape(-1, 2).T.astype(np.int64)
-    # The tilt is found on a sample of the pixels: a line keeps its share of any sample.
-    step = max(1, rows.size // _LINE_ANGLE_SAMPLE)
-    angle = _line_angle(rows[::step], columns[::step], width)
-    offsets = np.rint(rows - np.tan(angle) * columns).astype(np.int64)
-    offsets -= offsets.min() - 1
-    # How many columns each line (an offset and its two neighbours: its thickness) reaches.
-    reached = np.zeros((int(offsets.max()) + 2, width), dtype=bool)
-    reached[offsets, columns] = True
-    span = (reached[:-2] | reached[1:-1] | reached[2:]).sum(axis=1)
-    # On a texture every offset reaches far; a line must reach far beyond the typical offset.
-    typical = _LINE_CONTRAST * float(np.median(span))
-    lines = np.flatnonzero(span >= max(votes_needed, typical))
-    if lines.size >= 2:
-        # A ruled page: its fainter or interrupted lines are lines too.
-        lines = np.flatnonzero(span >= max(_RULED_PAGE_MIN_SPAN * width, typical))
-    if lines.size == 0:
-        return None
-    selected = np.zeros(span.size + 2, dtype=bool)
-    for shift in (0, 1, 2):
-        selected[lines + shift] = True
-    on_line = selected[offsets]
-    pixels = np.zeros(mask.shape, dtype=bool)
-    pixels[rows[on_line], columns[on_line]] = True
-    return pixels
-
-
-def _line_angle(rows: np.ndarray, columns: np.ndarray, width: int) -> float:
-    """Return the tilt (radians) along which the thin pixels line up best: coarse, then fine."""
-    best = 0.0
-    for step, span in ((np.radians(2.0), _LINE_MAX_TILT), (np.radians(0.25), np.radians(2.0))):
-        angles = best + np.arange(-span, span + step / 2, step)
-        peaks = [
-            np.bincount(np.rint(rows - np.tan(angle) * columns + width).astype(np.int64)).max()
-            for angle in angles
-        ]
-        best = float(angles[int(np.argmax(peaks))])
-    return best
-
-
-def stroke_width(mask: np.ndarray) -> float:
-    """Return the mean stroke width of a binary shape: twice its area over its perimeter."""
-    shape = mask.astype(np.uint8)
-    area = int(shape.sum())
-    if area == 0:
-        return 0.0
-    padded = np.pad(shape, 1)
-    inner = cv2.erode(padded, np.ones((3, 3), np.uint8))
-    perimeter = int((padded - inner).sum())
-    return 2.0 * area / max(perimeter, 1)
-
-
-def normalize_stroke(ink: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Thicken hair-thin strokes and thin heavy marker strokes towards MNIST's proportions."""
-    target = TARGET_STROKE_RATIO * max(ink.shape)
-    width = stroke_width(mask)
-    if width <= 0:
-        return ink
-    steps = round((target - width) / 2)
-    if steps == 0:
-        return ink
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * abs(steps) + 1, 2 * abs(steps) + 1))
-    padded = np.pad(ink, abs(steps) + 1)
-    changed = cv2.dilate(padded, kernel) if steps > 0 else cv2.erode(padded, kernel)
-    inner = changed[abs(steps) + 1 : -abs(steps) - 1, abs(steps) + 1 : -abs(steps) - 1]
-    # Thinning never erases a stroke entirely: keep at least a faint trace of the original.
-    return np.maximum(inner, ink * 0.5) if steps < 0 else inner
-
-
-def to_mnist(ink: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
-    """Render a digit's ink (float, 1 = ink, any size) as MNIST: 20x20 box, centred by mass, 28x28 uint8."""
-    if ink.ndim != 2 or ink.size == 0:
-        raise ValueError(f"ink must be a non-empty 2-D array, got shape {ink.shape}")
-    mask = ink > 0.25 if mask is None else mask
-    rows = np.flatnonzero(mask.any(axis=1))
-    cols = np.flatnonzero(mask.any(axis=0))
-    if rows.size == 0:
-        return np.zeros((MNIST_SIZE, MNIST_SIZE), dtype=np.uint8)
-    ink = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
-    mask = mask[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
-    ink = normalize_stroke(ink.astype(np.float32), mask)
-
-    height, width = ink.shape
-    ratio = MNIST_BOX / max(height, width)
-    size = (max(1, round(width * ratio)), max(1, round(height * ratio)))
-    interpolation = cv2.INTER_AREA if ratio < 1 else cv2.INTER_LINEAR
-    small = np.clip(cv2.resize(ink, size, interpolation=interpolation), 0.0, 1.0)
-    peak = float(small.max())
-    if peak > 0:
-        small = np.clip(small / peak, 0.0, 1.0)
-
-    canvas = np.zeros((MNIST_SIZE, MNIST_SIZE), dtype=np.float32)
-    top, left = (MNIST_SIZE - size[1]) // 2, (MNIST_SIZE - size[0]) // 2
-    canvas[top : top + size[1], left : left + size[0]] = small
-    return _centre_by_mass(canvas)
-
-
-def _centre_by_mass(canvas: np.ndarray) -> np.ndarray:
-    """Shift the image by whole pixels so that its centre of mass lies at (14, 14), as in MNIST."""
-    total = float(canvas.sum())
-    if total <= 0:
-        return np.zeros(canvas.shape, dtype=np.uint8)
-    rows, cols = np.indices(canvas.shape)
-    shift_row = round(MNIST_CENTRE - float((rows * canvas).sum()) / total)
-    shift_col = round(MNIST_CENTRE - float((cols * canvas).sum()) / total)
-    # Whole-pixel shifts keep the strokes as sharp as MNIST's; any sub-pixel shift would blur them.
-    shifted = np.roll(np.pad(canvas, MNIST_SIZE), (shift_row, shift_col), axis=(0, 1))
-    shifted = shifted[MNIST_SIZE:-MNIST_SIZE, MNIST_SIZE:-MNIST_SIZE]
-    return np.clip(np.rint(shifted * 255.0), 0, 255).astype(np.uint8)

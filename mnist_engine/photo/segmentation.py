@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 import cv2
 import numpy as np
 
-from mnist_engine.preprocess import stroke_width
+from mnist_engine.photo.mnist_style import stroke_width
 
 # A frame crosses the whole image thinly: as an outline (little ink in its box) or as a band.
 _FRAME_MAX_FILL = 0.12

