@@ -1,4 +1,8 @@
-"""Command line: `python -m db upgrade | downgrade | current | purge --days N`, on DATABASE_URL or --url."""
+"""Command line: `python -m db upgrade | downgrade | current | purge --days N`.
+
+It acts on the service's database (DATABASE_URL, else the SQLite file in MNIST_DATA_DIR, both also
+read from `.env`), or on the one --url names.
+"""
 
 from __future__ import annotations
 
@@ -12,13 +16,13 @@ from sqlalchemy.exc import ArgumentError, DBAPIError
 from db import repository
 from db.session import (
     current_revision,
-    database_url_from_env,
     downgrade,
     head_revision,
     make_engine,
     make_session_factory,
     upgrade,
 )
+from db.settings import DatabaseSettings
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,8 +42,8 @@ def _parser() -> argparse.ArgumentParser:
     url = argparse.ArgumentParser(add_help=False)
     url.add_argument(
         "--url",
-        default=database_url_from_env(),
-        help="SQLAlchemy database URL (default: $DATABASE_URL, else sqlite:///data/bot.sqlite3)",
+        default=DatabaseSettings().resolved_database_url,
+        help="SQLAlchemy URL (default: the service's: DATABASE_URL, else the SQLite file in MNIST_DATA_DIR)",
     )
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 

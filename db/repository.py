@@ -15,14 +15,18 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import CursorResult, Select, delete, distinct, func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from db.models import (
     ACTIVE_STATUSES,
+    ONE_ACTIVE_RUN_INDEX,
     SAMPLE_BYTES,
+    Channel,
     DigitSample,
     EpochMetric,
     Feedback,
+    PendingCorrection,
     Prediction,
     PredictionSource,
     RunStatus,
@@ -30,7 +34,7 @@ from db.models import (
     TrainingRun,
     utc_now,
 )
-from db.views import RunSummary, Statistics
+from db.views import LabelledSample, PendingCorrectionView, RunSummary, Statistics
 
 E = TypeVar("E", bound=enum.StrEnum)
 
@@ -42,6 +46,10 @@ _DIGITS = re.compile(r"[0-9]+(?: [0-9]+)*")
 
 class NotFoundError(LookupError):
     """No training run or prediction has the id asked for."""
+
+
+class RunInProgressError(RuntimeError):
+    """Another run is queued or running: the database holds one active run at a time."""
 
 
 # --- Training runs ---------------------------------------------------------------------------------
@@ -57,7 +65,11 @@ def start_run(
     status: str = RunStatus.RUNNING,
     now: datetime | None = None,
 ) -> int:
-    """Record a new run, queued or already running, and return its id."""
+    """Record a new run, queued or already running, and return its id.
+
+    Raises RunInProgressError when another run is active, whichever process started it: the
+    database's one-active-run index decides, so two processes cannot both get through.
+    """
     now = _now(now)
     status = _member(RunStatus, status, "status")
     if status not in ACTIVE_STATUSES:
@@ -73,9 +85,20 @@ def start_run(
         heartbeat_at=now,
         epochs_done=0,
     )
-    session.add(run)
-    session.flush()
+    try:
+        # A savepoint, so the caller's transaction stays usable when the guard refuses the run.
+        with session.begin_nested():
+            session.add(run)
+    except IntegrityError as error:
+        if _is_active_run_clash(error):
+            raise RunInProgressError("another training run is queued or running") from None
+        raise
     return run.id
+
+
+def _is_active_run_clash(error: IntegrityError) -> bool:
+    """Whether an insert failed on the one-active-run index (and not on another constraint)."""
+    return ONE_ACTIVE_RUN_INDEX in str(error.orig)
 
 
 def mark_run_started(session: Session, run_id: int, *, now: datetime | None = None) -> None:
@@ -140,6 +163,10 @@ def finish_run(
     promotion_reason: str | None = None,
     error: str | None = None,
     user_samples: int | None = None,
+    users_accuracy: float | None = None,
+    serving_version: str | None = None,
+    serving_test_accuracy: float | None = None,
+    serving_users_accuracy: float | None = None,
     now: datetime | None = None,
 ) -> None:
     """Record how a run ended; fields left as None keep what the run already has."""
@@ -163,6 +190,10 @@ def finish_run(
         "promotion_reason": promotion_reason,
         "error": error,
         "user_samples": user_samples,
+        "users_accuracy": users_accuracy,
+        "serving_version": serving_version,
+        "serving_test_accuracy": serving_test_accuracy,
+        "serving_users_accuracy": serving_users_accuracy,
     }
     for name, value in results.items():
         if value is not None:
@@ -251,10 +282,12 @@ def record_prediction(
     latency_ms: float,
     source: str,
     samples: Sequence[bytes],
+    channel: str = Channel.TELEGRAM,
     now: datetime | None = None,
 ) -> int:
     """Record an answer with one 28×28 sample (784 bytes) and one confidence per digit; return its id."""
     source = _member(PredictionSource, source, "source")
+    channel = _member(Channel, channel, "channel")
     if digits and not _DIGITS.fullmatch(digits):
         raise ValueError(f"digits must be digits with single spaces between lines, got {digits!r}")
     read = digits.replace(" ", "")
@@ -274,6 +307,7 @@ def record_prediction(
 
     prediction = Prediction(
         created_at=_now(now),
+        channel=channel,
         chat_id=chat_id,
         user_id=user_id,
         message_id=message_id,
@@ -348,8 +382,8 @@ def _label_samples(samples: Sequence[DigitSample], *, correct: bool, corrected_d
 
 def labelled_samples(
     session: Session, *, since: datetime | None = None, per_digit_limit: int | None = None
-) -> list[tuple[bytes, int]]:
-    """The samples whose true digit is known, as (784 pixel bytes, digit), newest verdict first.
+) -> list[LabelledSample]:
+    """The samples whose true digit is known, newest verdict first.
 
     `since` keeps samples whose verdict was given or changed at or after that time; `per_digit_limit`
     keeps at most that many of each digit (the newest), for a balanced retraining set.
@@ -357,19 +391,21 @@ def labelled_samples(
     if per_digit_limit is not None and per_digit_limit < 1:
         raise ValueError(f"per_digit_limit must be at least 1, got {per_digit_limit}")
     newest_first = (Feedback.updated_at.desc(), DigitSample.id.desc())
+    columns = (DigitSample.id, DigitSample.pixels, DigitSample.label)
     if per_digit_limit is None:
-        statement = _labelled(select(DigitSample.pixels, DigitSample.label), since).order_by(*newest_first)
-        return [(pixels, label) for pixels, label in session.execute(statement)]
-
-    rank = func.row_number().over(partition_by=DigitSample.label, order_by=newest_first).label("rank")
-    ranked = _labelled(select(DigitSample.id, Feedback.updated_at, rank), since).subquery()
-    statement = (
-        select(DigitSample.pixels, DigitSample.label)
-        .join(ranked, ranked.c.id == DigitSample.id)
-        .where(ranked.c.rank <= per_digit_limit)
-        .order_by(ranked.c.updated_at.desc(), DigitSample.id.desc())
-    )
-    return [(pixels, label) for pixels, label in session.execute(statement)]
+        statement = _labelled(select(*columns), since).order_by(*newest_first)
+    else:
+        rank = func.row_number().over(partition_by=DigitSample.label, order_by=newest_first).label("rank")
+        ranked = _labelled(select(DigitSample.id, Feedback.updated_at, rank), since).subquery()
+        statement = (
+            select(*columns)
+            .join(ranked, ranked.c.id == DigitSample.id)
+            .where(ranked.c.rank <= per_digit_limit)
+            .order_by(ranked.c.updated_at.desc(), DigitSample.id.desc())
+        )
+    return [
+        LabelledSample(sample_id, pixels, label) for sample_id, pixels, label in session.execute(statement)
+    ]
 
 
 def count_new_labelled_samples(session: Session, since: datetime | None = None) -> int:
@@ -385,6 +421,60 @@ def _labelled(statement: Select[Any], since: datetime | None) -> Select[Any]:
     if since is not None:
         statement = statement.where(Feedback.updated_at >= _now(since))
     return statement
+
+
+# --- Pending corrections -------------------------------------------------------------------------
+
+
+def begin_correction(
+    session: Session,
+    *,
+    channel: str,
+    chat_id: str,
+    user_id: str,
+    prediction_id: int,
+    answer_message_id: int,
+    expires_at: datetime,
+) -> None:
+    """Remember that this person's next message in this chat is the right number for an answer."""
+    channel = _member(Channel, channel, "channel")
+    pending = session.get(PendingCorrection, (channel, chat_id, user_id))
+    if pending is None:
+        pending = PendingCorrection(channel=channel, chat_id=chat_id, user_id=user_id)
+        session.add(pending)
+    pending.prediction_id = prediction_id
+    pending.answer_message_id = answer_message_id
+    pending.expires_at = _now(expires_at)
+    session.flush()
+
+
+def pending_correction(
+    session: Session, *, channel: str, chat_id: str, user_id: str, now: datetime | None = None
+) -> PendingCorrectionView | None:
+    """The answer this person is correcting in this chat, unless none is pending or it expired."""
+    pending = session.get(PendingCorrection, (_member(Channel, channel, "channel"), chat_id, user_id))
+    if pending is None or pending.expires_at <= _now(now):
+        return None
+    return PendingCorrectionView(
+        prediction_id=pending.prediction_id, answer_message_id=pending.answer_message_id
+    )
+
+
+def end_correction(session: Session, *, channel: str, chat_id: str, user_id: str) -> None:
+    """Forget a pending correction (it was given, or another verdict replaced it)."""
+    pending = session.get(PendingCorrection, (_member(Channel, channel, "channel"), chat_id, user_id))
+    if pending is not None:
+        session.delete(pending)
+        session.flush()
+
+
+def purge_expired_corrections(session: Session, *, now: datetime | None = None) -> int:
+    """Delete the pending corrections that expired; return how many."""
+    result = cast(
+        CursorResult[Any],
+        session.execute(delete(PendingCorrection).where(PendingCorrection.expires_at <= _now(now))),
+    )
+    return result.rowcount
 
 
 # --- Statistics and retention ----------------------------------------------------------------------

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,19 +14,12 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-DEFAULT_DATABASE_URL = "sqlite:///data/bot.sqlite3"
-
 # How long a SQLite writer waits for another process's write to finish before giving up.
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 PACKAGE_DIR = Path(__file__).parent
 ALEMBIC_INI = PACKAGE_DIR / "alembic.ini"
 MIGRATIONS_DIR = PACKAGE_DIR / "migrations"
-
-
-def database_url_from_env() -> str:
-    """The URL in DATABASE_URL, or the SQLite file under data/ when it is unset or empty."""
-    return os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
 
 
 def make_engine(url: str | URL, *, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS, **kwargs: Any) -> Engine:

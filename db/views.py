@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from db.models import EpochMetric, RunStatus, RunTrigger, TrainingRun
 
@@ -57,6 +57,10 @@ class RunSummary:
     promotion_reason: str | None
     error: str | None
     user_samples: int | None
+    users_accuracy: float | None
+    serving_version: str | None
+    serving_test_accuracy: float | None
+    serving_users_accuracy: float | None
     epochs: tuple[EpochSummary, ...]
 
     @classmethod
@@ -81,6 +85,10 @@ class RunSummary:
             promotion_reason=run.promotion_reason,
             error=run.error,
             user_samples=run.user_samples,
+            users_accuracy=run.users_accuracy,
+            serving_version=run.serving_version,
+            serving_test_accuracy=run.serving_test_accuracy,
+            serving_users_accuracy=run.serving_users_accuracy,
             epochs=tuple(EpochSummary.from_row(epoch) for epoch in run.epochs),
         )
 
@@ -102,3 +110,19 @@ class Statistics:
     confusion: list[list[int]]
     current_model_version: str | None
     recent_runs: list[RunSummary]
+
+
+@dataclass(frozen=True)
+class PendingCorrectionView:
+    """The answer a person is typing the right number for."""
+
+    prediction_id: int
+    answer_message_id: int
+
+
+class LabelledSample(NamedTuple):
+    """A stored digit whose true label a verdict gave: its id, 784 pixel bytes and the digit."""
+
+    sample_id: int
+    pixels: bytes
+    label: int

@@ -1,12 +1,13 @@
-"""Alembic environment: migrate the connection db.session hands over, or the database in DATABASE_URL."""
+"""Alembic environment: migrate the connection db.session hands over, or the configured database."""
 
 from logging.config import fileConfig
 
 from alembic import context
 from sqlalchemy import Connection
 
-from db.models import Base
-from db.session import database_url_from_env, make_engine
+from db.models import Base, include_in_autogenerate
+from db.session import make_engine
+from db.settings import DatabaseSettings
 
 config = context.config
 
@@ -18,7 +19,7 @@ if config.cmd_opts is not None and config.config_file_name is not None:
 def run_migrations_offline() -> None:
     """Write the migrations as SQL to stdout (`alembic upgrade head --sql`) without connecting."""
     context.configure(
-        url=database_url_from_env(),
+        url=DatabaseSettings().resolved_database_url,
         target_metadata=Base.metadata,
         literal_binds=True,
         dialect_opts={"paramstyle": "named"},
@@ -35,6 +36,7 @@ def run_migrations(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=Base.metadata,
+        include_object=include_in_autogenerate,
         # SQLite cannot ALTER most things, so autogenerate writes batch operations that rebuild tables.
         render_as_batch=connection.dialect.name == "sqlite",
     )
@@ -48,7 +50,7 @@ def run_migrations_online() -> None:
     if connection is not None:
         run_migrations(connection)
         return
-    engine = make_engine(database_url_from_env())
+    engine = make_engine(DatabaseSettings().resolved_database_url)
     try:
         with engine.begin() as connection:
             run_migrations(connection)
