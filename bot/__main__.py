@@ -1,8 +1,8 @@
-"""`python -m bot`: start the Telegram service (see bot.app)."""
+"""`python -m bot`: run the service (see bot.service)."""
 
 import sys
 
-from bot.app import main
+from bot.service import main
 
 # The guard keeps spawned worker processes, which import this module, from starting it again.
 if __name__ == "__main__":

@@ -1,14 +1,20 @@
-"""The service's settings: read from the environment (and `.env`), validated once at start."""
+"""The product's settings: one typed model, read from the environment (and `.env`), checked once.
+
+It extends the engine's and the database's settings, so `python -m bot`, `python -m db` and
+`python -m mnist_engine` read the same variables with the same defaults.
+"""
 
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Annotated
 
 from apscheduler.triggers.cron import CronTrigger
 from pydantic import Field, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import NoDecode
+
+from db.settings import DatabaseSettings
+from mnist_engine.settings import EngineSettings
 
 TOKEN_PATTERN = re.compile(r"^[0-9]{5,16}:[A-Za-z0-9_-]{30,64}$")
 DEFAULT_SCHEDULE = "0 3 * * sun"  # Sundays at 03:00 in RETRAIN_TIMEZONE
@@ -18,39 +24,29 @@ class SettingsError(Exception):
     """The settings are wrong; the message says which and how to fix them, one line each."""
 
 
-class BotSettings(BaseSettings):
-    """Everything the bot service can be told; the names are the environment variables."""
+class Settings(EngineSettings, DatabaseSettings):
+    """Everything the service can be told; the aliases are the environment variables."""
 
-    model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
-    )
-
+    # Telegram
     telegram_bot_token: str = Field(alias="TELEGRAM_BOT_TOKEN", repr=False)
     admin_user_ids: Annotated[frozenset[int], NoDecode] = Field(default=frozenset(), alias="ADMIN_USER_IDS")
     admin_chat_id: int | None = Field(default=None, alias="ADMIN_CHAT_ID")
-    database_url: str | None = Field(default=None, alias="DATABASE_URL")
-    model_dir: Path = Field(default=Path("models"), alias="MNIST_MODEL_DIR")
-    data_dir: Path = Field(default=Path("data"), alias="MNIST_DATA_DIR")
     telegram_base_url: str = Field(default="https://api.telegram.org/bot", alias="TELEGRAM_BASE_URL")
     telegram_base_file_url: str = Field(
         default="https://api.telegram.org/file/bot", alias="TELEGRAM_BASE_FILE_URL"
     )
+    photo_min_side: int = Field(default=800, ge=90, le=2560, alias="PHOTO_MIN_SIDE")
 
+    # Training
     retrain_schedule: str = Field(default=DEFAULT_SCHEDULE, alias="RETRAIN_SCHEDULE")
     retrain_timezone: str = Field(default="UTC", alias="RETRAIN_TIMEZONE")
     retrain_min_new_samples: int = Field(default=50, ge=1, alias="RETRAIN_MIN_NEW_SAMPLES")
     retrain_architecture: str = Field(default="small-cnn", alias="RETRAIN_ARCHITECTURE")
     retrain_epochs: int | None = Field(default=None, ge=1, le=200, alias="RETRAIN_EPOCHS")
-    user_sample_weight: float = Field(default=5.0, gt=0, alias="USER_SAMPLE_WEIGHT")
-    promotion_tolerance: float = Field(default=0.001, ge=0, le=0.1, alias="PROMOTION_TOLERANCE")
-    # For tests and small machines: train on the first N MNIST images only.
-    training_train_limit: int | None = Field(default=None, ge=2000, alias="TRAINING_TRAIN_LIMIT")
-    training_validation_size: int = Field(default=5000, ge=100, alias="TRAINING_VALIDATION_SIZE")
-    training_test_limit: int | None = Field(default=None, ge=100, alias="TRAINING_TEST_LIMIT")
 
+    # Reading and people
     photos_per_minute: int = Field(default=20, ge=1, alias="PHOTOS_PER_MINUTE")
     max_file_bytes: int = Field(default=20 * 1024 * 1024, ge=1024, alias="MAX_FILE_BYTES")
-    photo_min_side: int = Field(default=800, ge=90, le=2560, alias="PHOTO_MIN_SIDE")
     reading_workers: int = Field(default=2, ge=1, le=32, alias="READING_WORKERS")
     hash_user_ids: bool = Field(default=False, alias="HASH_USER_IDS")
     user_id_secret: str | None = Field(default=None, alias="USER_ID_SECRET", repr=False)
@@ -95,6 +91,15 @@ class BotSettings(BaseSettings):
             raise ValueError("is not a time zone name such as UTC or Europe/Berlin") from None
         return name
 
+    @field_validator("retrain_architecture")
+    @classmethod
+    def _architecture_exists(cls, name: str) -> str:
+        from mnist_engine.training.architectures import ARCHITECTURES
+
+        if name not in ARCHITECTURES:
+            raise ValueError(f"must be one of {', '.join(ARCHITECTURES)}")
+        return name
+
     @field_validator("log_level")
     @classmethod
     def _known_level(cls, level: str) -> str:
@@ -104,19 +109,24 @@ class BotSettings(BaseSettings):
         return level
 
     @model_validator(mode="after")
-    def _secret_when_hashing(self) -> BotSettings:
+    def _secret_when_hashing(self) -> Settings:
         if self.hash_user_ids and not self.user_id_secret:
             raise ValueError("HASH_USER_IDS=true needs USER_ID_SECRET (any long random string) to hash with")
         return self
 
     @property
-    def resolved_database_url(self) -> str:
-        """DATABASE_URL, or an SQLite file in the data directory."""
-        return self.database_url or f"sqlite:///{(self.data_dir / 'bot.sqlite3').as_posix()}"
+    def id_secret(self) -> str | None:
+        """The key people's ids are hashed with before they are stored, or None to store them as they are."""
+        return self.user_id_secret if self.hash_user_ids else None
+
+    @property
+    def secrets(self) -> list[str]:
+        """Every value that must never appear in a log line."""
+        return [secret for secret in (self.telegram_bot_token, self.user_id_secret) if secret]
 
     @property
     def progress_chat_ids(self) -> list[int]:
-        """Where training progress goes: ADMIN_CHAT_ID, else each admin's private chat."""
+        """Where training progress goes in Telegram: ADMIN_CHAT_ID, else each admin's private chat."""
         if self.admin_chat_id is not None:
             return [self.admin_chat_id]
         return sorted(self.admin_user_ids)
@@ -126,10 +136,10 @@ class BotSettings(BaseSettings):
         return CronTrigger.from_crontab(self.retrain_schedule, timezone=self.retrain_timezone)
 
 
-def load_settings(**overrides: object) -> BotSettings:
+def load_settings(**overrides: object) -> Settings:
     """Read and validate the settings; raise SettingsError with one line per problem."""
     try:
-        return BotSettings(**overrides)
+        return Settings(**overrides)  # type: ignore[arg-type]  # pydantic-settings takes its own keywords
     except ValidationError as error:
         lines = []
         for problem in error.errors():

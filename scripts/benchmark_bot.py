@@ -26,6 +26,7 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# The emulator and the photo helpers are the tests' own code, not part of the installed project.
 sys.path.insert(0, str(PROJECT_ROOT / "tests"))
 
 import numpy as np  # noqa: E402
@@ -34,9 +35,9 @@ from emulator import BotApiEmulator  # noqa: E402
 from telegram import Update  # noqa: E402
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, MessageHandler, filters  # noqa: E402
 
-from mnist_engine.dataset import load_mnist  # noqa: E402
 from mnist_engine.registry import ModelRegistry  # noqa: E402
 from mnist_engine.settings import get_settings  # noqa: E402
+from mnist_engine.training.dataset import load_mnist  # noqa: E402
 
 
 def reply_times(emulator: BotApiEmulator, chat_id: int) -> dict[int, float]:
@@ -112,8 +113,8 @@ def build_plain_bot(emulator: BotApiEmulator, model_path: Path) -> Application:
     """A bot as the library's defaults make it: sequential updates, largest photo, inline predict."""
     import keras
 
-    from mnist_engine.evaluation import to_model_input
-    from mnist_engine.recognize import recognize
+    from mnist_engine.photo import recognize
+    from mnist_engine.serving.model_input import to_model_input
 
     model = keras.models.load_model(model_path / "model.keras")
 

@@ -11,8 +11,9 @@ from pathlib import Path
 import numpy as np
 from emulator import BotApiEmulator
 from PIL import Image, ImageFilter
-from telegram import Update
-from telegram.ext import Application
+
+from bot.core.reading_pool import ReadingPool
+from bot.core.services import Services
 
 TOKEN = "123456789:AAE-test-token-for-the-local-emulator01"
 ADMIN_ID = 1000
@@ -89,29 +90,21 @@ def bot_environment(
 
 
 @asynccontextmanager
-async def running_bot(environment: dict[str, str]) -> AsyncIterator[Application]:
-    """Start the real Application as `python -m bot` does, polling the emulator; stop it afterwards."""
-    from bot.app import prepare_database
+async def running_bot(
+    environment: dict[str, str], pool: ReadingPool | None = None
+) -> AsyncIterator[Services]:
+    """Start the service as `python -m bot` does, polling the emulator; stop it afterwards."""
+    from bot.core.services import build_services
+    from bot.service import prepare_database, running_services, running_telegram
     from bot.settings import load_settings
-    from bot.telegram_app import build_application
 
     saved = dict(os.environ)
     os.environ.update(environment)
     try:
         settings = load_settings(_env_file=None)
-        application = build_application(settings, prepare_database(settings))
-        async with application:
-            await application.post_init(application)
-            await application.updater.start_polling(
-                poll_interval=0.0, timeout=1, allowed_updates=Update.ALL_TYPES
-            )
-            await application.start()
-            try:
-                yield application
-            finally:
-                await application.updater.stop()
-                await application.stop()
-                await application.post_stop(application)
+        services = build_services(settings, prepare_database(settings), pool=pool)
+        async with running_telegram(services, poll_timeout=1), running_services(services):
+            yield services
     finally:
         os.environ.clear()
         os.environ.update(saved)

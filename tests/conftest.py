@@ -21,6 +21,6 @@ def data_dir() -> Path:
 @pytest.fixture(scope="session")
 def mnist(data_dir: Path):
     """Verified official MNIST."""
-    from mnist_engine.dataset import load_mnist
+    from mnist_engine.training.dataset import load_mnist
 
     return load_mnist(data_dir)

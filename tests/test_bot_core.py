@@ -1,4 +1,4 @@
-"""The bot's decisions and words, without Telegram: settings, replies, limits, progress."""
+"""The service's decisions and words, without any chat library: settings, replies, limits, progress."""
 
 from __future__ import annotations
 
@@ -11,13 +11,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.app import RedactToken
 from bot.core import replies
 from bot.core.progress import RunProgress, Throttle, progress_bar, progress_text, summary_text
-from bot.core.ratelimit import SlidingWindowLimiter
+from bot.core.rate_limit import PictureRateLimit
+from bot.core.replies import MAX_ACTION_LENGTH, Action, parse_action
+from bot.core.texts import ENGLISH, TEXTS, say
+from bot.service import RedactSecrets
 from bot.settings import SettingsError, load_settings
-from mnist_engine.photo import DigitCrop
-from mnist_engine.recognize import ReadDigit, Recognition
+from db.models import RunStatus, RunTrigger
+from mnist_engine.photo import MAX_DIGITS, DigitCrop, ReadDigit, Recognition
+from mnist_engine.training.events import RunReport, TrainingEvent
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "123456789:AAE-test-token-for-the-local-emulator01"
@@ -83,7 +86,7 @@ def test_running_without_a_token_prints_one_clear_line(tmp_path: Path) -> None:
 
 def test_the_token_never_reaches_the_log(caplog: pytest.LogCaptureFixture) -> None:
     logger = logging.getLogger("httpx")
-    handler_filter = RedactToken(TOKEN)
+    handler_filter = RedactSecrets([TOKEN])
     record = logger.makeRecord(
         "httpx",
         logging.INFO,
@@ -94,7 +97,7 @@ def test_the_token_never_reaches_the_log(caplog: pytest.LogCaptureFixture) -> No
         None,
     )
     assert handler_filter.filter(record)
-    assert TOKEN not in record.getMessage() and "<TOKEN>" in record.getMessage()
+    assert TOKEN not in record.getMessage() and "<SECRET>" in record.getMessage()
 
 
 def reading(*digits: tuple[int, float, int, float]) -> Recognition:
@@ -118,13 +121,34 @@ def test_a_sure_reading_and_an_unsure_one() -> None:
     assert "digit 2 could be 0 (60%) or 6 (30%)" in number
 
 
-def test_buttons_fit_telegram_limits() -> None:
-    pad = replies.correction_pad(2**40, "2026", "20261234")
-    data = [button.data for row in pad.buttons for button in row]
-    assert all(len(item.encode()) <= 64 for item in data)
-    assert "sv:1099511627776:20261234" in data
+def test_buttons_fit_telegram_limits_however_long_the_typed_number() -> None:
+    # The longest prediction id Telegram's 64 bytes must hold, and far more digits than allowed.
+    pad = replies.correction_pad(10**12 - 1, "2026", "9" * 40)
+    actions = [button.action for row in pad.buttons for button in row]
+    assert max(len(action.encode()) for action in actions) <= min(64, MAX_ACTION_LENGTH)
+    save = next(action for action in actions if action.startswith("sv:"))
+    pressed = parse_action(save)
+    assert pressed is not None and pressed.typed == "9" * MAX_DIGITS
+    # A full number offers no more digits, only ⌫ and Save.
+    assert not any(action.startswith("fx:") and len(action.split(":")[2]) > MAX_DIGITS for action in actions)
     single = replies.correction_pad(5, "7", "")
-    assert sorted(button.data for row in single.buttons for button in row) == [f"sv:5:{d}" for d in range(10)]
+    assert sorted(button.action for row in single.buttons for button in row) == [
+        f"sv:5:{d}" for d in range(10)
+    ]
+
+
+def test_action_strings_round_trip_and_foreign_ones_are_ignored() -> None:
+    assert parse_action("ok:42") == replies.PressedButton(Action.RIGHT, 42)
+    assert parse_action("fx:42:20") == replies.PressedButton(Action.TYPE, 42, "20")
+    assert parse_action("fx:42:") == replies.PressedButton(Action.TYPE, 42, "")
+    for foreign in ("", "ok", "zz:1", "ok:abc", "sv:1:12a", "sv:1:" + "1" * (MAX_DIGITS + 1), "ok:1:2:3"):
+        assert parse_action(foreign) is None, foreign
+
+
+def test_every_language_has_every_text() -> None:
+    for language, texts in TEXTS.items():
+        assert set(texts) == set(ENGLISH), language
+    assert say("rate_limited", limit=20, seconds=3).startswith("You're sending pictures faster")
 
 
 @pytest.mark.parametrize(
@@ -143,14 +167,14 @@ def test_typed_corrections(typed: str, expected: str | None) -> None:
     assert replies.parse_correction(typed) == expected
 
 
-def test_sliding_window_limit_per_user() -> None:
-    now = [0.0]
-    limiter = SlidingWindowLimiter(limit=2, window_seconds=60, clock=lambda: now[0])
-    assert limiter.try_acquire(1) == 0 and limiter.try_acquire(1) == 0
-    assert limiter.try_acquire(1) == pytest.approx(60)
-    assert limiter.try_acquire(2) == 0  # other users are not affected
-    now[0] = 61
-    assert limiter.try_acquire(1) == 0
+def test_rate_limit_per_person_tells_a_flood_once() -> None:
+    limit = PictureRateLimit(per_minute=2)
+    assert limit.admit("telegram:1") is None and limit.admit("telegram:1") is None
+    refused = limit.admit("telegram:1")
+    assert refused is not None and refused.tell and 0 < refused.wait_seconds <= 60
+    again = limit.admit("telegram:1")
+    assert again is not None and not again.tell  # a flood hears it once a minute, not per picture
+    assert limit.admit("telegram:2") is None  # other people are not affected
 
 
 def test_throttle_allows_one_action_per_interval() -> None:
@@ -164,40 +188,52 @@ def test_throttle_allows_one_action_per_interval() -> None:
 
 
 def test_progress_and_summary_texts() -> None:
-    run = RunProgress(run_id=3, trigger="manual", architecture="dense", total_epochs=4, requested_by="Ada")
-    run.apply(
-        {
-            "event": "epoch",
-            "epoch": 2,
-            "total_epochs": 4,
-            "progress": 0.5,
-            "eta_seconds": 90,
-            "elapsed_seconds": 90,
-            "metrics": {"loss": 0.1, "accuracy": 0.97, "val_accuracy": 0.98, "learning_rate": 0.001},
-        }
+    run = RunProgress(
+        run_id=3, trigger=RunTrigger.MANUAL, architecture="dense", total_epochs=4, requested_by="Ada"
     )
-    run.apply({"event": "lr_reduced", "epoch": 2, "message": "Learning rate reduced to 0.0005"})
+    run.apply(
+        TrainingEvent(
+            kind="epoch",
+            epoch=2,
+            total_epochs=4,
+            progress=0.5,
+            eta_seconds=90,
+            elapsed_seconds=90,
+            metrics={"loss": 0.1, "accuracy": 0.97, "val_accuracy": 0.98, "learning_rate": 0.001},
+        )
+    )
+    run.apply(TrainingEvent(kind="lr_reduced", epoch=2, metrics={"learning_rate": 0.0005}))
     text = progress_text(run)
     assert progress_bar(0.5) in text and "Epoch 2/4" in text and "ETA 2 min" in text
-    assert "val accuracy 98.00%" in text and "Learning rate reduced" in text
-    run.status = "succeeded"
-    run.result = {
-        "test_accuracy": 0.981,
-        "test_loss": 0.06,
-        "best_val_accuracy": 0.983,
-        "epochs_done": 4,
-        "seconds": 300,
-        "promoted": False,
-        "promotion_reason": "test accuracy below the current model",
-        "version": "v1",
-        "extra_train_samples": 40,
-        "extra_holdout_accuracy": 0.9,
-    }
+    assert "val accuracy 98.00%" in text and "Learning rate reduced to 0.0005" in text
+    assert run.history == [
+        {"epoch": 2.0, "loss": 0.1, "accuracy": 0.97, "val_accuracy": 0.98, "learning_rate": 0.001}
+    ]
+    run.status = RunStatus.SUCCEEDED
+    run.report = RunReport(
+        version="v1",
+        architecture="dense",
+        epochs_done=4,
+        cancelled=False,
+        promoted=False,
+        promotion_reason="does not read users' digits better",
+        seconds=300,
+        best_val_accuracy=0.983,
+        test_accuracy=0.981,
+        test_loss=0.06,
+        extra_train_samples=40,
+        users_accuracy=0.9,
+        current_test_accuracy=0.985,
+        current_users_accuracy=0.92,
+    )
     summary = summary_text(run)
-    assert "Not promoted: test accuracy below" in summary and "40 user samples" in summary
+    assert "Not promoted: does not read users' digits better" in summary and "40 user samples" in summary
+    assert "MNIST 98.50%, users' digits 92.00%" in summary
 
 
-def test_core_never_imports_telegram() -> None:
+def test_core_never_imports_a_chat_library_or_a_web_framework() -> None:
+    forbidden = ("telegram", "discord", "starlette", "fastapi", "uvicorn", "aiohttp")
     for source in (PROJECT_ROOT / "bot" / "core").glob("*.py"):
         text = source.read_text()
-        assert "import telegram" not in text and "from telegram" not in text, source.name
+        for library in forbidden:
+            assert f"import {library}" not in text and f"from {library}" not in text, (source.name, library)

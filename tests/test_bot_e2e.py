@@ -24,9 +24,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from db import repository
 from db.models import DigitSample, Feedback, Prediction, RunStatus, TrainingRun
 from db.session import make_engine, make_session_factory, upgrade
-from mnist_engine.dataset import Mnist
 from mnist_engine.registry import ModelRegistry
-from mnist_engine.training import TrainingConfig, train
+from mnist_engine.training.dataset import Mnist
+from mnist_engine.training.store import save_version
+from mnist_engine.training.train import TrainingConfig, train
 
 pytestmark = pytest.mark.slow
 
@@ -39,7 +40,7 @@ def trained_model_dir(tmp_path_factory: pytest.TempPathFactory, mnist: Mnist) ->
     config = TrainingConfig(
         architecture="small-cnn", epochs=1, train_limit=15000, validation_size=2000, test_limit=2000
     )
-    registry.set_current(registry.save(train(mnist, config), architecture="small-cnn"))
+    registry.set_current(save_version(registry, train(mnist, config)))
     return model_dir
 
 
@@ -302,9 +303,9 @@ async def test_burst_from_twenty_users_is_answered_in_order_while_training(
     environment = bot_environment(
         emulator, tmp_path, model_dir, data_dir, PHOTOS_PER_MINUTE="100", TRAINING_TRAIN_LIMIT="30000"
     )
-    async with running_bot(environment) as application:
+    async with running_bot(environment) as services:
         emulator.send_text(ADMIN_ID, "/train dense 20")
-        trainer = application.bot_data["services"].trainer
+        trainer = services.trainer
         await emulator.wait_for(lambda: trainer.active is not None and trainer.active.epoch >= 1, timeout=60)
         users = [USER_ID + number for number in range(20)]
         sent = {user: [emulator.send_photo(user, photo)["message_id"] for photo in photos] for user in users}
@@ -331,11 +332,11 @@ async def test_first_run_trains_a_model_and_answers_warming_up_meanwhile(
         bot_environment(
             emulator, tmp_path, empty_models, data_dir, TRAINING_TRAIN_LIMIT="8000", RETRAIN_EPOCHS="2"
         )
-    ) as application:
+    ) as services:
         emulator.send_photo(USER_ID, digit_photo([mnist_digit(mnist, 0)]))
         [warming] = await emulator.wait_for(lambda: replies_to(emulator, USER_ID), timeout=20)
         assert "warming up" in warming["text"]
-        trainer = application.bot_data["services"].trainer
+        trainer = services.trainer
         await emulator.wait_for(lambda: trainer.active is None, timeout=120)
         assert ModelRegistry(empty_models).current_version() is not None
         emulator.send_photo(USER_ID, digit_photo([mnist_digit(mnist, 0)]))
@@ -351,9 +352,9 @@ async def test_shutdown_cancels_a_running_training_and_records_it(
 ) -> None:
     async with running_bot(
         bot_environment(emulator, tmp_path, model_dir, data_dir, TRAINING_TRAIN_LIMIT="30000")
-    ) as application:
+    ) as services:
         emulator.send_text(ADMIN_ID, "/train dense 50")
-        trainer = application.bot_data["services"].trainer
+        trainer = services.trainer
         await emulator.wait_for(lambda: trainer.active is not None and trainer.active.epoch >= 1, timeout=60)
         emulator.send_text(ADMIN_ID, "/train")
         busy = await emulator.wait_for(
@@ -395,16 +396,18 @@ async def test_scheduled_retraining_skips_without_corrections_then_learns_from_t
         RETRAIN_SCHEDULE="30 2 * * mon-fri",
         RETRAIN_TIMEZONE="Europe/Berlin",
     )
-    async with running_bot(environment) as application:
-        [job] = application.job_queue.get_jobs_by_name("scheduled-retraining")
-        assert job.job.misfire_grace_time == 6 * 3600 and job.job.coalesce
+    async with running_bot(environment) as services:
+        job = services.schedule.scheduler.get_job("scheduled-retraining")
+        assert job.misfire_grace_time == 6 * 3600 and job.coalesce
         assert (
-            job.next_t is not None and job.next_t.weekday() < 5 and str(job.next_t.tzinfo) == "Europe/Berlin"
+            job.next_run_time is not None
+            and job.next_run_time.weekday() < 5
+            and str(job.next_run_time.tzinfo) == "Europe/Berlin"
         )
         emulator.send_text(ADMIN_ID, "/start")  # the admin's chat must exist before the bot can write to it
         await emulator.wait_for(lambda: emulator.messages(ADMIN_ID))
 
-        await job.run(application)
+        await services.schedule.retrain()
         await emulator.wait_for(
             lambda: any("skipped" in message.get("text", "") for message in emulator.messages(ADMIN_ID))
         )
@@ -413,8 +416,8 @@ async def test_scheduled_retraining_skips_without_corrections_then_learns_from_t
         [reply] = await emulator.wait_for(lambda: replies_to(emulator, USER_ID), timeout=20)
         emulator.press_button(USER_ID, reply, reply["reply_markup"]["inline_keyboard"][0][0]["callback_data"])
         await emulator.wait_for(lambda: "recorded" in emulator.message(USER_ID, reply["message_id"])["text"])
-        await job.run(application)
-        trainer = application.bot_data["services"].trainer
+        await services.schedule.retrain()
+        trainer = services.trainer
         await emulator.wait_for(
             lambda: (
                 trainer.active is None

@@ -1,23 +1,35 @@
-"""Training progress as one message edited in place: its text, and how often it may change."""
+"""A training run as the admins follow it: its state, its texts, and the front ends that show it.
+
+The trainer folds the engine's typed events into a `RunProgress`; the `ProgressHub` hands each
+new state to every front end's admin channel (a Telegram chat, a Discord channel, the web
+dashboard), which decide themselves how often to show it.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Protocol
 
-from bot.core.replies import format_duration
+from bot.core.texts import format_duration, say
+from db.models import RunStatus, RunTrigger
+from mnist_engine.training.events import RunReport, TrainingEvent
+
+logger = logging.getLogger(__name__)
 
 BAR_WIDTH = 16
+NOTES_SHOWN = 4
 
 
 @dataclass
 class RunProgress:
-    """What is known of a run so far, built from the engine's JSON events."""
+    """What is known of a run so far."""
 
     run_id: int
-    trigger: str
+    trigger: RunTrigger
     architecture: str
     total_epochs: int
     requested_by: str | None = None
@@ -27,23 +39,44 @@ class RunProgress:
     elapsed_seconds: float = 0.0
     metrics: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
-    finished: bool = False
-    status: str = "running"
-    result: dict[str, Any] = field(default_factory=dict)
+    # Every epoch's metrics, for curves drawn as the run goes.
+    history: list[dict[str, float]] = field(default_factory=list)
+    status: RunStatus = RunStatus.RUNNING
+    report: RunReport | None = None
+    error: str | None = None
+    user_samples: int = 0
 
-    def apply(self, event: dict[str, Any]) -> None:
+    @property
+    def finished(self) -> bool:
+        """Whether the run has ended, however it ended."""
+        return self.status not in (RunStatus.QUEUED, RunStatus.RUNNING)
+
+    def apply(self, event: TrainingEvent) -> None:
         """Fold one engine event into the snapshot."""
-        kind = event.get("event")
-        if kind in ("start", "batch", "epoch", "end"):
-            self.total_epochs = event.get("total_epochs") or self.total_epochs
-            self.epoch = event.get("epoch", self.epoch)
-            self.progress = event.get("progress", self.progress)
-            self.eta_seconds = event.get("eta_seconds")
-            self.elapsed_seconds = event.get("elapsed_seconds", self.elapsed_seconds)
-        if kind in ("batch", "epoch"):
-            self.metrics.update(event.get("metrics", {}))
-        if kind in ("lr_reduced", "early_stopped", "cancelled") and event.get("message"):
-            self.notes.append(f"epoch {event.get('epoch')}: {event['message']}")
+        if event.kind in ("start", "batch", "epoch", "end"):
+            self.total_epochs = event.total_epochs or self.total_epochs
+            self.epoch = event.epoch or self.epoch
+            self.progress = event.progress or self.progress
+            self.eta_seconds = event.eta_seconds
+            self.elapsed_seconds = event.elapsed_seconds or self.elapsed_seconds
+        if event.kind in ("batch", "epoch"):
+            self.metrics.update(event.metrics)
+        if event.kind == "epoch":
+            self.history.append({"epoch": float(event.epoch), **event.metrics})
+        note = _note(event)
+        if note is not None:
+            self.notes.append(say("progress.note", epoch=event.epoch, message=note))
+
+
+def _note(event: TrainingEvent) -> str | None:
+    """What a run's turning point means to an admin, worded here rather than by the engine."""
+    if event.kind == "lr_reduced":
+        return say("progress.lr_reduced", learning_rate=event.metrics.get("learning_rate", 0.0))
+    if event.kind == "early_stopped":
+        return say("progress.early_stopped", epoch=event.epoch)
+    if event.kind == "cancelled":
+        return say("progress.cancelled")
+    return None
 
 
 def progress_bar(fraction: float, width: int = BAR_WIDTH) -> str:
@@ -55,51 +88,137 @@ def progress_bar(fraction: float, width: int = BAR_WIDTH) -> str:
 
 def progress_text(run: RunProgress) -> str:
     """The live progress message."""
-    who = f" by {run.requested_by}" if run.requested_by else ""
+    who = say("progress.by", name=run.requested_by) if run.requested_by else ""
+    epoch_line = say(
+        "progress.epoch",
+        epoch=run.epoch,
+        total_epochs=run.total_epochs,
+        elapsed=format_duration(run.elapsed_seconds),
+    )
+    if run.eta_seconds is not None:
+        epoch_line += say("progress.eta", eta=format_duration(run.eta_seconds))
     lines = [
-        f"🏋️ Training run #{run.run_id} ({run.architecture}, {run.trigger}{who})",
+        say(
+            "progress.header",
+            run_id=run.run_id,
+            architecture=run.architecture,
+            trigger=run.trigger.value,
+            who=who,
+        ),
         progress_bar(run.progress),
-        f"Epoch {run.epoch}/{run.total_epochs} · elapsed {format_duration(run.elapsed_seconds)}"
-        + (f" · ETA {format_duration(run.eta_seconds)}" if run.eta_seconds is not None else ""),
+        epoch_line,
     ]
     metrics = run.metrics
     if "loss" in metrics:
-        line = f"loss {metrics['loss']:.4f} · accuracy {metrics.get('accuracy', 0):.2%}"
+        line = say("progress.metrics", loss=metrics["loss"], accuracy=metrics.get("accuracy", 0.0))
         if "val_accuracy" in metrics:
-            line += f" · val accuracy {metrics['val_accuracy']:.2%}"
+            line += say("progress.val_accuracy", val_accuracy=metrics["val_accuracy"])
         lines.append(line)
     if "learning_rate" in metrics:
-        lines.append(f"learning rate {metrics['learning_rate']:.2g}")
-    lines.extend(f"• {note}" for note in run.notes[-4:])
+        lines.append(say("progress.learning_rate", learning_rate=metrics["learning_rate"]))
+    lines.extend(f"• {note}" for note in run.notes[-NOTES_SHOWN:])
     return "\n".join(lines)
 
 
 def summary_text(run: RunProgress) -> str:
     """The final message of a run: result and promotion decision, or why it failed."""
-    result = run.result
-    header = f"Training run #{run.run_id} ({run.architecture}, {run.trigger})"
-    if run.status == "failed":
-        error = result.get("error", "")
-        return f"❌ {header} failed after {format_duration(run.elapsed_seconds)}.\n{error}".strip()
-    if run.status == "cancelled":
-        where = f"epoch {run.epoch}/{run.total_epochs}"
-        return f"⏹ {header} was cancelled at {where}. The serving model is unchanged."
+    header = say(
+        "summary.header", run_id=run.run_id, architecture=run.architecture, trigger=run.trigger.value
+    )
+    report = run.report
+    if run.status is RunStatus.FAILED or (run.status is RunStatus.SUCCEEDED and report is None):
+        return say(
+            "summary.failed",
+            header=header,
+            elapsed=format_duration(run.elapsed_seconds),
+            error=run.error or "",
+        ).strip()
+    if run.status is not RunStatus.SUCCEEDED or report is None or report.test_accuracy is None:
+        return say("summary.cancelled", header=header, epoch=run.epoch, total_epochs=run.total_epochs)
     lines = [
-        f"✅ {header} finished: {result.get('epochs_done', run.epoch)} epochs in "
-        f"{format_duration(result.get('seconds', run.elapsed_seconds))}.",
-        f"Test accuracy {result['test_accuracy']:.2%} · loss {result['test_loss']:.4f} · "
-        f"best val accuracy {result['best_val_accuracy']:.2%}",
+        say(
+            "summary.finished",
+            header=header,
+            epochs=report.epochs_done,
+            elapsed=format_duration(report.seconds or run.elapsed_seconds),
+        ),
+        say(
+            "summary.scores",
+            test_accuracy=report.test_accuracy,
+            test_loss=report.test_loss or 0.0,
+            best_val_accuracy=report.best_val_accuracy or 0.0,
+        ),
     ]
-    if result.get("extra_train_samples"):
-        holdout = result.get("extra_holdout_accuracy")
-        lines.append(
-            f"Learned from {result['extra_train_samples']} user samples"
-            + (f"; {holdout:.2%} right on the held-out ones." if holdout is not None else ".")
+    if report.extra_train_samples:
+        if report.users_accuracy is not None:
+            lines.append(
+                say(
+                    "summary.user_samples_holdout",
+                    count=report.extra_train_samples,
+                    accuracy=report.users_accuracy,
+                )
+            )
+        else:
+            lines.append(say("summary.user_samples", count=report.extra_train_samples))
+    if report.current_test_accuracy is not None:
+        users = (
+            say("summary.serving_users", users_accuracy=report.current_users_accuracy)
+            if report.current_users_accuracy is not None
+            else ""
         )
-    lines.extend(f"• {note}" for note in run.notes[-4:])
-    verdict = "🚀 Promoted" if result.get("promoted") else "🛑 Not promoted"
-    lines.append(f"{verdict}: {result.get('promotion_reason', '')}. Version {result.get('version')}.")
+        lines.append(say("summary.serving_compared", test_accuracy=report.current_test_accuracy, users=users))
+    lines.extend(f"• {note}" for note in run.notes[-NOTES_SHOWN:])
+    verdict = "summary.promoted" if report.promoted else "summary.not_promoted"
+    lines.append(say(verdict, reason=report.promotion_reason, version=report.version))
     return "\n".join(lines)
+
+
+class ProgressSink(Protocol):
+    """A front end's admin channel: where a run's progress and the notes for admins are shown."""
+
+    async def progress(self, run: RunProgress) -> None:
+        """Show the run's state (a sink may show only some of the states it is given)."""
+
+    async def finished(self, run: RunProgress, curves_png: bytes | None) -> None:
+        """Show how the run ended, with its curves when it produced a model."""
+
+    async def notify(self, text: str) -> None:
+        """Tell the admins something (a skipped scheduled run, a broken model)."""
+
+
+class ProgressHub:
+    """Hands every run state and note to each front end's admin channel; one failing sink spoils none."""
+
+    def __init__(self) -> None:
+        self._sinks: list[ProgressSink] = []
+
+    def add(self, sink: ProgressSink) -> None:
+        """Show runs in one more place."""
+        self._sinks.append(sink)
+
+    def remove(self, sink: ProgressSink) -> None:
+        """Stop showing runs in a place (its front end stopped)."""
+        if sink in self._sinks:
+            self._sinks.remove(sink)
+
+    async def progress(self, run: RunProgress) -> None:
+        """Pass a run's new state on."""
+        await self._each(lambda sink: sink.progress(run))
+
+    async def finished(self, run: RunProgress, curves_png: bytes | None) -> None:
+        """Pass a run's end on."""
+        await self._each(lambda sink: sink.finished(run, curves_png))
+
+    async def notify(self, text: str) -> None:
+        """Pass a note for the admins on."""
+        await self._each(lambda sink: sink.notify(text))
+
+    async def _each(self, call: Callable[[ProgressSink], Awaitable[None]]) -> None:
+        sinks = list(self._sinks)
+        results = await asyncio.gather(*(call(sink) for sink in sinks), return_exceptions=True)
+        for sink, result in zip(sinks, results, strict=True):
+            if isinstance(result, Exception):
+                logger.error("Admin channel %s failed", type(sink).__name__, exc_info=result)
 
 
 class Throttle:
@@ -121,3 +240,7 @@ class Throttle:
     def seconds_until_ready(self) -> float:
         """How long until the next action is allowed."""
         return max(0.0, self._last + self.interval_seconds - self._clock())
+
+    def delay(self, seconds: float) -> None:
+        """Push the next allowed action back (a platform asked to wait)."""
+        self._last = max(self._last, self._clock()) + seconds

@@ -1,7 +1,8 @@
-"""Reading a user's picture and recording it, and recording the user's verdict.
+"""Answering a picture and recording it; recording a person's verdict on the answer.
 
-Image work runs in worker processes (bot.core.workers) and database work in threads, so the
-event loop keeps answering while pictures are read.
+Every front end goes through here: it hands over the picture's bytes (and who sent it, from
+where), and gets back what to say. Image work runs in the reading pool's processes, database work
+in threads, so the event loop keeps answering while pictures are read.
 """
 
 from __future__ import annotations
@@ -9,92 +10,213 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
+from datetime import timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.core import replies
+from bot.core.progress import ProgressHub, RunProgress
+from bot.core.rate_limit import PictureRateLimit
+from bot.core.reading_pool import ReaderCrashed, ReadingPool
 from bot.core.replies import Reply
-from bot.core.workers import read_in_worker, start_pool, warm_up_worker
+from bot.core.texts import format_duration, say
 from db import repository
 from db.ids import stored_id
-from db.models import Prediction
-from mnist_engine.imaging import ImageError
-from mnist_engine.recognize import Recognition
+from db.models import Channel, Prediction, PredictionSource, utc_now
+from db.views import PendingCorrectionView
+from mnist_engine.photo import ImageError, Recognition
+from mnist_engine.registry import RegistryError
+from mnist_engine.serving import NoModelError
 
 logger = logging.getLogger(__name__)
+
+# How long a person has to type the right number after tapping ❌.
+CORRECTION_WINDOW = timedelta(minutes=15)
 
 
 @dataclass(frozen=True)
 class Picture:
-    """A picture a user sent, with where it came from."""
+    """A picture a person sent, with where it came from."""
 
     data: bytes
-    chat_id: int
-    user_id: int
+    channel: Channel
+    chat_id: int | str
+    user_id: int | str
     message_id: int
-    source: str  # "photo" (compressed by Telegram) or "file" (sent as a document)
+    source: PredictionSource
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What to say about a picture; with what was read and its record when something was."""
+
+    reply: Reply
+    recognition: Recognition | None = None
+    prediction_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A picture refused before it was read; `reply` is None when nothing should be said."""
+
+    reply: Reply | None
+    too_large: bool = False
 
 
 @dataclass(frozen=True)
 class Verdict:
-    """A user's judgement of an answer: right, or the right digits."""
+    """A person's judgement of an answer: right, or the right digits."""
 
+    channel: Channel
     prediction_id: int
-    user_id: int
+    user_id: int | str
     correct: bool
     corrected_digits: str | None = None
+
+
+class VerdictRefused(Exception):
+    """A verdict that cannot be taken (the answer is gone, or is someone else's): say the message."""
 
 
 class DigitReader:
     """Reads digits with the serving model and stores each answer with its 28×28 samples."""
 
     def __init__(
-        self, model_dir: Path, sessions: sessionmaker[Session], id_secret: str | None = None, workers: int = 2
+        self,
+        pool: ReadingPool,
+        sessions: sessionmaker[Session],
+        rate_limit: PictureRateLimit,
+        *,
+        max_file_bytes: int,
+        id_secret: str | None,
+        running_run: Callable[[], RunProgress | None],
+        admins: ProgressHub,
     ) -> None:
-        self.model_dir = model_dir
+        self.pool = pool
         self.sessions = sessions
+        self.rate_limit = rate_limit
+        self.max_file_bytes = max_file_bytes
         self.id_secret = id_secret
-        self.workers = workers
-        self._pool: ProcessPoolExecutor = start_pool(model_dir, workers)
+        self._running_run = running_run
+        self._admins = admins
+        self._broken_model_told: str | None = None
 
-    async def warm_up(self) -> str | None:
-        """Start the workers and load the model in each; raises NoModelError if none is serving."""
-        loop = asyncio.get_running_loop()
-        versions = await asyncio.gather(
-            *(loop.run_in_executor(self._pool, warm_up_worker) for _ in range(self.workers))
-        )
-        return versions[0]
+    def admit(self, channel: Channel, user_id: int | str, size_bytes: int | None) -> Refusal | None:
+        """Check a picture before it is downloaded: the person's rate and the file's size."""
+        refused = self.rate_limit.admit(f"{channel.value}:{user_id}")
+        if refused is not None:
+            text = replies.rate_limited_text(self.rate_limit.per_minute, refused.wait_seconds)
+            return Refusal(Reply(text) if refused.tell else None)
+        if size_bytes is not None and size_bytes > self.max_file_bytes:
+            return Refusal(
+                Reply(replies.file_too_large_text(size_bytes, self.max_file_bytes)), too_large=True
+            )
+        return None
 
-    async def read(self, picture: Picture) -> Reply:
-        """Answer a picture; raises NoModelError while no model is serving."""
+    async def read(self, picture: Picture) -> Answer:
+        """Read a picture and record the answer; every outcome is something to say."""
         started = time.perf_counter()
         try:
-            recognition, version = await self._recognize(picture.data)
+            recognition, version = await self.pool.read(picture.data)
         except ImageError as error:
-            return Reply(replies.image_error_text(str(error)))
+            return Answer(Reply(replies.image_error_text(error)))
+        except NoModelError:
+            return Answer(Reply(self._no_model_text()))
+        except RegistryError as error:
+            await self._model_broken(error)
+            return Answer(Reply(say("model_broken")))
+        except ReaderCrashed:
+            return Answer(Reply(say("reader_crashed")))
         latency_ms = (time.perf_counter() - started) * 1000
         if not recognition.digits:
-            return Reply(replies.NO_DIGIT_TEXT)
+            return Answer(Reply(say("no_digit")))
         prediction_id = await asyncio.to_thread(self._record, picture, recognition, version, latency_ms)
-        return replies.reading_reply(recognition, prediction_id)
+        return Answer(replies.reading_reply(recognition, prediction_id), recognition, prediction_id)
 
-    def close(self) -> None:
-        """Stop the worker processes."""
-        self._pool.shutdown(wait=True, cancel_futures=True)
+    async def judge(self, verdict: Verdict) -> str:
+        """Store a verdict and return the answer's final text (without buttons).
 
-    async def _recognize(self, image_bytes: bytes) -> tuple[Recognition, str | None]:
-        loop = asyncio.get_running_loop()
-        try:
-            return await loop.run_in_executor(self._pool, read_in_worker, image_bytes)
-        except BrokenProcessPool:
-            # A worker died (out of memory on a hostile image, say): start fresh ones and try once more.
-            logger.error("A reading worker died; restarting the pool")
-            self._pool = start_pool(self.model_dir, self.workers)
-            return await loop.run_in_executor(self._pool, read_in_worker, image_bytes)
+        Raises VerdictRefused when the answer is gone (retention) or was given to someone else.
+        """
+        return await asyncio.to_thread(self._record_verdict, verdict)
+
+    async def digits_to_correct(self, channel: Channel, prediction_id: int, user_id: int | str) -> str:
+        """The digits an answer read, for its sender to correct; raises VerdictRefused otherwise."""
+
+        def load() -> str:
+            with self.sessions() as session:
+                return self._own_prediction(session, channel, prediction_id, user_id).digits
+
+        return await asyncio.to_thread(load)
+
+    async def begin_correction(
+        self,
+        channel: Channel,
+        chat_id: int | str,
+        user_id: int | str,
+        prediction_id: int,
+        answer_message_id: int,
+    ) -> None:
+        """Take this person's next message in this chat, for a while, as the right number."""
+
+        def store() -> None:
+            with self.sessions.begin() as session:
+                repository.begin_correction(
+                    session,
+                    channel=channel,
+                    chat_id=self._id(chat_id),
+                    user_id=self._id(user_id),
+                    prediction_id=prediction_id,
+                    answer_message_id=answer_message_id,
+                    expires_at=utc_now() + CORRECTION_WINDOW,
+                )
+
+        await asyncio.to_thread(store)
+
+    async def pending_correction(
+        self, channel: Channel, chat_id: int | str, user_id: int | str
+    ) -> PendingCorrectionView | None:
+        """The answer this person is correcting in this chat, if they still are."""
+
+        def load() -> PendingCorrectionView | None:
+            with self.sessions() as session:
+                return repository.pending_correction(
+                    session, channel=channel, chat_id=self._id(chat_id), user_id=self._id(user_id)
+                )
+
+        return await asyncio.to_thread(load)
+
+    async def end_correction(self, channel: Channel, chat_id: int | str, user_id: int | str) -> None:
+        """Stop waiting for this person's typed number in this chat."""
+
+        def forget() -> None:
+            with self.sessions.begin() as session:
+                repository.end_correction(
+                    session, channel=channel, chat_id=self._id(chat_id), user_id=self._id(user_id)
+                )
+
+        await asyncio.to_thread(forget)
+
+    def _id(self, raw_id: int | str) -> str:
+        return stored_id(raw_id, self.id_secret)
+
+    def _no_model_text(self) -> str:
+        run = self._running_run()
+        if run is None:
+            return say("no_model")
+        if run.eta_seconds:
+            detail = say("warming_up_detail_eta", progress=run.progress, eta=format_duration(run.eta_seconds))
+        else:
+            detail = say("warming_up_detail", progress=run.progress)
+        return say("warming_up", detail=detail)
+
+    async def _model_broken(self, error: RegistryError) -> None:
+        logger.error("The serving model cannot be loaded: %s", error)
+        if self._broken_model_told != str(error):  # tell the admins once per breakage, not per picture
+            self._broken_model_told = str(error)
+            await self._admins.notify(say("admin.model_broken", error=error))
 
     def _record(
         self, picture: Picture, recognition: Recognition, version: str | None, latency_ms: float
@@ -102,8 +224,9 @@ class DigitReader:
         with self.sessions.begin() as session:
             return repository.record_prediction(
                 session,
-                chat_id=stored_id(picture.chat_id, self.id_secret),
-                user_id=stored_id(picture.user_id, self.id_secret),
+                channel=picture.channel,
+                chat_id=self._id(picture.chat_id),
+                user_id=self._id(picture.user_id),
                 message_id=picture.message_id,
                 model_version=version or "unknown",
                 digits=recognition.text,
@@ -113,20 +236,21 @@ class DigitReader:
                 samples=recognition.samples,
             )
 
-    def digits_read(self, prediction_id: int) -> str | None:
-        """The digits an answer read, or None if the answer is gone (retention) or unknown."""
-        with self.sessions() as session:
-            prediction = session.get(Prediction, prediction_id)
-            return None if prediction is None else prediction.digits
+    def _own_prediction(
+        self, session: Session, channel: Channel, prediction_id: int, user_id: int | str
+    ) -> Prediction:
+        prediction = session.get(Prediction, prediction_id)
+        if prediction is None:
+            raise VerdictRefused(say("verdict.stale"))
+        if prediction.channel != channel or prediction.user_id != self._id(user_id):
+            raise VerdictRefused(say("verdict.not_yours"))
+        return prediction
 
-    def record_verdict(self, verdict: Verdict) -> tuple[Reply, bool]:
-        """Store a verdict; return the answer's final text (without buttons) and whether it was stored."""
+    def _record_verdict(self, verdict: Verdict) -> str:
         with self.sessions.begin() as session:
-            prediction = session.get(Prediction, verdict.prediction_id)
-            if prediction is None:
-                return Reply(replies.STALE_BUTTON_TEXT), False
-            if prediction.user_id != stored_id(verdict.user_id, self.id_secret):
-                return Reply("Only the person who sent the picture can judge its answer."), False
+            prediction = self._own_prediction(
+                session, verdict.channel, verdict.prediction_id, verdict.user_id
+            )
             repository.record_feedback(
                 session,
                 verdict.prediction_id,
@@ -134,5 +258,4 @@ class DigitReader:
                 correct=verdict.correct,
                 corrected_digits=verdict.corrected_digits,
             )
-            reading = f"I read {prediction.digits}."
-        return Reply(replies.verdict_recorded_text(reading, verdict.correct, verdict.corrected_digits)), True
+            return replies.verdict_recorded_text(prediction.digits, verdict.correct, verdict.corrected_digits)

@@ -1,99 +1,81 @@
-"""The bot's words and buttons, as plain data."""
+"""What the product answers and which buttons it shows, as plain data every front end can render.
+
+A button carries its action in a short string (`ok:42`, `fx:42:20`), which a front end puts in
+its own button field (Telegram's callback_data, at most 64 bytes; Discord's custom_id, at most
+100 characters) and hands back to `parse_action` when the button is pressed.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 
-from mnist_engine.recognize import MAX_DIGITS, Recognition
+from bot.core.texts import say
+from mnist_engine.photo import MAX_DIGITS, ImageError, Recognition
 
-UNSURE_BELOW = 0.80  # below this confidence the reply names the runner-up
+UNSURE_BELOW = 0.80  # below this confidence the answer names the runner-up
+# The longest action string: "fx:" + a prediction id of 12 digits + ":" + MAX_DIGITS digits.
+MAX_ACTION_LENGTH = 3 + 12 + 1 + MAX_DIGITS
+
+
+class Action(StrEnum):
+    """What a button under an answer does."""
+
+    RIGHT = "ok"  # the answer is right
+    WRONG = "no"  # open the digit pad
+    TYPE = "fx"  # a digit or ⌫ tapped on the pad: the number typed so far
+    SAVE = "sv"  # save the typed number as the right answer
 
 
 @dataclass(frozen=True)
 class Button:
-    """An inline button: the label a user sees and the data it sends back (≤ 64 bytes)."""
+    """A button a person sees, and the action string it sends back."""
 
     label: str
-    data: str
+    action: str
 
 
 @dataclass(frozen=True)
 class Reply:
-    """A message to send (or to edit into place), with optional rows of buttons."""
+    """A message to send (or to edit into place), with rows of buttons."""
 
     text: str
     buttons: list[list[Button]] = field(default_factory=list)
 
 
-HELP_TEXT = (
-    "Send me a photo of digits written on paper and I'll tell you what I read and how sure I am. "
-    'A single digit or a whole number ("2026") both work.\n\n'
-    "For a good photo:\n"
-    "• dark pen or marker on plain, light paper (lined paper is fine);\n"
-    "• fill most of the picture with the digits, held flat and straight;\n"
-    "• even light, without your phone's shadow across the digits;\n"
-    "• leave a little space between digits.\n\n"
-    "Under each answer, tap ✅ if I was right or ❌ to correct me: I learn from your corrections."
-)
+@dataclass(frozen=True)
+class PressedButton:
+    """A parsed action string."""
 
-ADMIN_HELP_TEXT = (
-    "Admin commands:\n"
-    "/train [architecture] [epochs] — train a new model now (e.g. /train small-cnn 3)\n"
-    "/cancel — stop the run in progress\n"
-    "/model — the serving model and its metrics\n"
-    "/stats — usage, accuracy as users judged it, recent runs, with a chart"
-)
-
-RETAKE_TIPS = "Try again with the digits large in the frame, dark ink on light paper, and even light."
-
-NO_DIGIT_TEXT = "I couldn't find any digit in this picture. " + RETAKE_TIPS
-NOT_AN_IMAGE_TEXT = "That file isn't an image I can read. Please send a photo (JPEG, PNG, WebP, …)."
-STICKER_TEXT = "Nice sticker! I read handwritten digits though: send me a photo of digits on paper."
-ANIMATION_TEXT = "I can't read digits from animations or videos. Please send a still photo."
-TEXT_WITHOUT_PHOTO = "Send me a photo of handwritten digits and I'll read them. /help has tips."
-NOT_ADMIN_TEXT = "Sorry, only the bot's administrators can use that command."
-DOWNLOAD_FAILED_TEXT = "I couldn't download that picture from Telegram. Please send it again."
-INTERNAL_ERROR_TEXT = (
-    "Something went wrong on my side while reading that picture. Please try again in a moment."
-)
-STALE_BUTTON_TEXT = "That answer is no longer in my records."
+    action: Action
+    prediction_id: int
+    typed: str = ""
 
 
-def file_too_large_text(size_bytes: int, limit_bytes: int) -> str:
-    """Refuse a file over the download limit."""
-    return (
-        f"That file is {size_bytes / 1e6:.1f} MB; I can read images up to {limit_bytes / 1e6:.0f} MB. "
-        "Send it as a photo instead (Telegram compresses photos)."
-    )
+def action_string(action: Action, prediction_id: int, typed: str = "") -> str:
+    """`ok:42`, `fx:42:20`: what a button sends back."""
+    if action in (Action.RIGHT, Action.WRONG):
+        return f"{action.value}:{prediction_id}"
+    return f"{action.value}:{prediction_id}:{typed}"
 
 
-def rate_limited_text(limit_per_minute: int, retry_after_seconds: float) -> str:
-    """Ask a user to slow down."""
-    return (
-        f"You're sending photos faster than I can look at them ({limit_per_minute} a minute). "
-        f"Please wait {max(1, round(retry_after_seconds))} s and send the next one."
-    )
-
-
-def warming_up_text(progress: float | None, eta_seconds: float | None) -> str:
-    """Tell a user the first model is still training."""
-    detail = ""
-    if progress is not None:
-        detail = f" ({progress:.0%} done"
-        detail += f", about {format_duration(eta_seconds)} left)" if eta_seconds else ")"
-    return (
-        f"I'm still warming up: I'm training my first model{detail}. "
-        "Please send your photo again in a few minutes."
-    )
-
-
-def image_error_text(message: str) -> str:
-    """Explain why an image could not be read."""
-    return f"{message} {RETAKE_TIPS}"
+def parse_action(data: str) -> PressedButton | None:
+    """The button behind an action string, or None for anything this product did not make."""
+    parts = data.split(":")
+    if len(data) > MAX_ACTION_LENGTH or len(parts) not in (2, 3) or not parts[1].isdigit():
+        return None
+    try:
+        action = Action(parts[0])
+    except ValueError:
+        return None
+    typed = parts[2] if len(parts) == 3 else ""
+    if typed and (not typed.isdigit() or not typed.isascii() or len(typed) > MAX_DIGITS):
+        return None
+    return PressedButton(action, int(parts[1]), typed)
 
 
 def reading_reply(recognition: Recognition, prediction_id: int) -> Reply:
-    """What the bot read, how sure it is, and the verdict buttons."""
+    """What the product read, how sure it is, and the verdict buttons."""
     return Reply(text=reading_text(recognition), buttons=verdict_buttons(prediction_id))
 
 
@@ -102,77 +84,102 @@ def reading_text(recognition: Recognition) -> str:
     digits = recognition.digits
     if len(digits) == 1:
         digit = digits[0]
-        text = f"I read: {digit.digit} ({digit.confidence:.0%} sure)."
+        text = say("reading.digit", digit=digit.digit, confidence=digit.confidence)
         if digit.confidence < UNSURE_BELOW:
-            text += f" It might also be {digit.runner_up} ({digit.runner_up_confidence:.0%})."
+            text += say(
+                "reading.digit_runner_up",
+                runner_up=digit.runner_up,
+                runner_up_confidence=digit.runner_up_confidence,
+            )
         return text
-    text = f"I read the number {recognition.text} ({recognition.confidence:.0%} sure)."
-    unsure = [(position, digit) for position, digit in enumerate(digits) if digit.confidence < UNSURE_BELOW]
-    if unsure:
-        notes = ", ".join(
-            f"digit {position + 1} could be {digit.digit} ({digit.confidence:.0%}) or "
-            f"{digit.runner_up} ({digit.runner_up_confidence:.0%})"
-            for position, digit in unsure
+    text = say("reading.number", number=recognition.text, confidence=recognition.confidence)
+    unsure = [
+        say(
+            "reading.unsure_digit",
+            position=position + 1,
+            digit=digit.digit,
+            confidence=digit.confidence,
+            runner_up=digit.runner_up,
+            runner_up_confidence=digit.runner_up_confidence,
         )
-        text += f" Least sure: {notes}."
+        for position, digit in enumerate(digits)
+        if digit.confidence < UNSURE_BELOW
+    ]
+    if unsure:
+        text += say("reading.least_sure", notes=", ".join(unsure))
     return text
 
 
 def verdict_buttons(prediction_id: int) -> list[list[Button]]:
     """Right / Wrong under a reading."""
     return [
-        [Button("✅ Right", f"ok:{prediction_id}"), Button("❌ Wrong — correct it", f"no:{prediction_id}")]
+        [
+            Button(say("button.right"), action_string(Action.RIGHT, prediction_id)),
+            Button(say("button.wrong"), action_string(Action.WRONG, prediction_id)),
+        ]
     ]
 
 
 def correction_pad(prediction_id: int, digits_read: str, typed: str) -> Reply:
-    """A digit pad to enter the right answer; a single digit is saved with one tap."""
+    """A digit pad to enter the right answer; a single digit is saved with one tap.
+
+    The number typed on the pad stops at MAX_DIGITS, so the buttons' action strings stay short.
+    """
+    typed = typed[:MAX_DIGITS]
     single = len(digits_read.replace(" ", "")) == 1
+    full = len(typed) >= MAX_DIGITS
 
     def digit_button(digit: str) -> Button:
         if single:
-            return Button(digit, f"sv:{prediction_id}:{digit}")
-        return Button(digit, f"fx:{prediction_id}:{typed}{digit}")
+            return Button(digit, action_string(Action.SAVE, prediction_id, digit))
+        return Button(digit, action_string(Action.TYPE, prediction_id, typed + digit))
 
-    rows = [[digit_button(str(digit)) for digit in range(start, start + 3)] for start in (1, 4, 7)]
     if single:
+        rows = [[digit_button(str(digit)) for digit in range(start, start + 3)] for start in (1, 4, 7)]
         rows.append([digit_button("0")])
-        prompt = "Which digit is it? Tap it, or type it."
-    else:
-        rows.append(
-            [
-                Button("⌫", f"fx:{prediction_id}:{typed[:-1]}"),
-                digit_button("0"),
-                Button("✔ Save", f"sv:{prediction_id}:{typed}"),
-            ]
-        )
-        prompt = f"What is the right number? Tap the digits, or type it.\nSo far: {typed or '…'}"
-    return Reply(text=f"I read {digits_read}. {prompt}", buttons=rows)
+        return Reply(text=say("pad.single", digits=digits_read), buttons=rows)
+    rows = (
+        []
+        if full
+        else [[digit_button(str(digit)) for digit in range(start, start + 3)] for start in (1, 4, 7)]
+    )
+    rows.append(
+        [Button(say("button.erase"), action_string(Action.TYPE, prediction_id, typed[:-1]))]
+        + ([] if full else [digit_button("0")])
+        + [Button(say("button.save"), action_string(Action.SAVE, prediction_id, typed))]
+    )
+    text = say("pad.number", digits=digits_read, typed=typed or say("pad.nothing_typed"))
+    if full:
+        text += "\n" + say("pad.full")
+    return Reply(text=text, buttons=rows)
 
 
-def verdict_recorded_text(reading: str, correct: bool, corrected: str | None) -> str:
-    """The answer after its verdict is stored (the buttons are then removed)."""
+def verdict_recorded_text(digits_read: str, correct: bool, corrected: str | None) -> str:
+    """The answer once its verdict is stored (its buttons are then removed)."""
+    reading = say("reading.was", digits=digits_read)
     if correct:
-        return f"{reading}\n\n✅ Thanks, recorded as right."
-    return f"{reading}\n\n✏️ Corrected to {corrected}. Thanks, I'll learn from it."
+        return say("verdict.right", reading=reading)
+    return say("verdict.corrected", reading=reading, digits=corrected)
 
 
 def parse_correction(text: str, max_digits: int = MAX_DIGITS) -> str | None:
-    """Return the digits a user typed as a correction ("20 26" → "2026"), or None if it isn't one."""
+    """The digits a person typed as a correction ("20 26" → "2026"), or None if it isn't one."""
     compact = "".join(text.split())
     if not compact.isascii() or not compact.isdigit() or not 1 <= len(compact) <= max_digits:
         return None
     return compact
 
 
-def format_duration(seconds: float | None) -> str:
-    """'45 s', '3 min', '1 h 5 min'."""
-    if seconds is None:
-        return "?"
-    seconds = max(0, round(seconds))
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes = round(seconds / 60)
-    if minutes < 60:
-        return f"{minutes} min"
-    return f"{minutes // 60} h {minutes % 60} min"
+def image_error_text(error: ImageError) -> str:
+    """Why a picture could not be read, in the person's words."""
+    return say(f"image.{error.kind}", **error.details)
+
+
+def file_too_large_text(size_bytes: int, limit_bytes: int) -> str:
+    """Refuse a file over the size limit."""
+    return say("file_too_large", size_mb=size_bytes / 1e6, limit_mb=limit_bytes / 1e6)
+
+
+def rate_limited_text(limit_per_minute: int, retry_after_seconds: float) -> str:
+    """Ask a person to slow down."""
+    return say("rate_limited", limit=limit_per_minute, seconds=max(1, round(retry_after_seconds)))

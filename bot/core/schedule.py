@@ -1,0 +1,98 @@
+"""What the service does by the clock: retraining on users' corrections, retention, expired corrections.
+
+APScheduler 3 runs the jobs on the service's event loop, whichever front ends are running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.core.progress import ProgressHub
+from bot.core.texts import say
+from bot.core.training import TrainingBusyError, TrainingRequest, TrainingSupervisor
+from bot.settings import Settings
+from db import repository
+from db.models import RunTrigger
+
+logger = logging.getLogger(__name__)
+
+MISFIRE_GRACE_SECONDS = 6 * 3600  # a service that was down at the scheduled time still retrains later
+
+
+class Schedule:
+    """The service's clock-driven jobs."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        sessions: sessionmaker[Session],
+        trainer: TrainingSupervisor,
+        admins: ProgressHub,
+    ) -> None:
+        self.settings = settings
+        self.sessions = sessions
+        self.trainer = trainer
+        self.admins = admins
+        self.scheduler = AsyncIOScheduler(timezone=settings.retrain_timezone)
+
+    def start(self) -> None:
+        """Add the jobs and start the clock (on the running event loop)."""
+        self.scheduler.add_job(
+            self.retrain,
+            trigger=self.settings.retrain_trigger(),
+            misfire_grace_time=MISFIRE_GRACE_SECONDS,
+            coalesce=True,  # several missed runs make one
+            max_instances=1,
+            id="scheduled-retraining",
+        )
+        if self.settings.retention_days is not None:
+            self.scheduler.add_job(self.purge_old_records, CronTrigger(hour=4), id="retention")
+        self.scheduler.add_job(
+            self.purge_expired_corrections, IntervalTrigger(hours=1), id="expired-corrections"
+        )
+        self.scheduler.start()
+
+    def shutdown(self) -> None:
+        """Stop the clock; a job running now finishes on its own."""
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+
+    async def retrain(self) -> None:
+        """Retrain on MNIST plus users' corrections, if enough new ones arrived since the last good run."""
+        minimum = self.settings.retrain_min_new_samples
+        new_samples = await self.trainer.new_labelled_samples()
+        if new_samples < minimum:
+            await self.admins.notify(say("admin.scheduled_skipped_few", count=new_samples, minimum=minimum))
+            return
+        try:
+            await self.trainer.start(TrainingRequest(trigger=RunTrigger.SCHEDULED, requested_by="schedule"))
+        except TrainingBusyError as busy:
+            await self.admins.notify(say("admin.scheduled_skipped_busy", run_id=busy.run_id))
+
+    async def purge_old_records(self) -> None:
+        """Delete predictions and samples older than RETENTION_DAYS."""
+        days = self.settings.retention_days
+        if days is None:
+            return
+
+        def purge() -> int:
+            with self.sessions.begin() as session:
+                return repository.purge_older_than(session, days)
+
+        deleted = await asyncio.to_thread(purge)
+        logger.info("Retention: deleted %d predictions older than %d days", deleted, days)
+
+    async def purge_expired_corrections(self) -> None:
+        """Delete the pending corrections nobody finished in time."""
+
+        def purge() -> int:
+            with self.sessions.begin() as session:
+                return repository.purge_expired_corrections(session)
+
+        await asyncio.to_thread(purge)

@@ -1,0 +1,97 @@
+"""The service layer every front end shares, built once: reading, training, the admins' channels.
+
+services = build_services(settings, sessions)
+await start_services(services)     # reading workers warm, first model training if none, schedule on
+...                                # front ends call services.reader, services.trainer, bot.core.admin
+await stop_services(services)      # a run in progress cancelled and recorded, workers stopped
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.core.progress import ProgressHub
+from bot.core.rate_limit import PictureRateLimit
+from bot.core.reading import DigitReader
+from bot.core.reading_pool import ReadingPool
+from bot.core.schedule import Schedule
+from bot.core.training import TrainingPlan, TrainingRequest, TrainingSupervisor
+from bot.settings import Settings
+from db.models import RunTrigger
+from mnist_engine.registry import ModelRegistry, RegistryError
+from mnist_engine.serving import NoModelError
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    """Everything the front ends use."""
+
+    settings: Settings
+    sessions: sessionmaker[Session]
+    registry: ModelRegistry
+    pool: ReadingPool
+    reader: DigitReader
+    trainer: TrainingSupervisor
+    admins: ProgressHub
+    schedule: Schedule
+
+
+def build_services(
+    settings: Settings, sessions: sessionmaker[Session], pool: ReadingPool | None = None
+) -> Services:
+    """Build the services (nothing starts yet); `pool` replaces the reading pool (tests)."""
+    admins = ProgressHub()
+    trainer = TrainingPlan(
+        engine=settings, architecture=settings.retrain_architecture, epochs=settings.retrain_epochs
+    )
+    supervisor = TrainingSupervisor(trainer, sessions, admins)
+    pool = pool or ReadingPool(settings.model_dir, settings.reading_workers)
+    reader = DigitReader(
+        pool,
+        sessions,
+        PictureRateLimit(settings.photos_per_minute),
+        max_file_bytes=settings.max_file_bytes,
+        id_secret=settings.id_secret,
+        running_run=lambda: supervisor.active,
+        admins=admins,
+    )
+    return Services(
+        settings=settings,
+        sessions=sessions,
+        registry=ModelRegistry(settings.model_dir),
+        pool=pool,
+        reader=reader,
+        trainer=supervisor,
+        admins=admins,
+        schedule=Schedule(settings, sessions, supervisor, admins),
+    )
+
+
+async def start_services(services: Services) -> None:
+    """Warm the reading workers, or train the first model when none serves; start the schedule."""
+    try:
+        version = await services.pool.warm_up()
+        logger.info("Serving model %s", version)
+    except NoModelError:
+        logger.info("No model yet: training the first-run default (progress follows in this log)")
+        await services.trainer.start(
+            TrainingRequest(trigger=RunTrigger.FIRST_RUN, requested_by="startup", use_user_samples=False)
+        )
+    except RegistryError as error:
+        logger.error(
+            "The serving model cannot be loaded (%s); pictures are refused until an admin fixes it", error
+        )
+    services.schedule.start()
+
+
+async def stop_services(services: Services) -> None:
+    """Stop the schedule, cancel and record a run in progress, stop the reading workers."""
+    services.schedule.shutdown()
+    await services.trainer.shutdown()
+    await asyncio.to_thread(services.pool.close)

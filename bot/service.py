@@ -1,0 +1,137 @@
+"""Run the service: settings, logging, the database, the shared services, then every front end.
+
+`python -m bot` (`make run`) calls `main`, which runs until SIGINT or SIGTERM and then stops the
+front ends, cancels and records a run in progress, and stops the reading workers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
+
+from sqlalchemy.orm import Session, sessionmaker
+from telegram import Update
+
+from bot.core.services import Services, build_services, start_services, stop_services
+from bot.settings import Settings, SettingsError, load_settings
+from db import repository
+from db.session import make_engine, make_session_factory, upgrade
+
+if TYPE_CHECKING:
+    from bot.telegram.application import TelegramApplication
+
+logger = logging.getLogger("bot")
+
+
+class RedactSecrets(logging.Filter):
+    """Removes the tokens and secrets from every log line (httpx logs request URLs, which hold the token)."""
+
+    def __init__(self, secrets: list[str]) -> None:
+        super().__init__()
+        self.secrets = [secret for secret in secrets if secret]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = message
+        for secret in self.secrets:
+            redacted = redacted.replace(secret, "<SECRET>")
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True
+
+
+def configure_logging(settings: Settings) -> None:
+    """Log to stderr at the configured level, never printing a secret."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(RedactSecrets(settings.secrets))
+    logging.basicConfig(level=settings.log_level, handlers=[handler], force=True)
+    # Each long poll is an INFO line from httpx; keep them out unless debugging.
+    logging.getLogger("httpx").setLevel(logging.WARNING if settings.log_level != "DEBUG" else logging.DEBUG)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+
+
+def prepare_database(settings: Settings) -> sessionmaker[Session]:
+    """Migrate the schema to head and mark runs a previous crash left running as interrupted."""
+    url = settings.resolved_database_url
+    upgrade(url)
+    sessions = make_session_factory(make_engine(url))
+    with sessions.begin() as session:
+        interrupted = repository.mark_interrupted_runs(session)
+    if interrupted:
+        logger.warning("Marked %d training run(s) left running by a restart as interrupted", interrupted)
+    return sessions
+
+
+def main() -> int:
+    """Run the service until SIGINT or SIGTERM."""
+    try:
+        settings = load_settings()
+    except SettingsError as error:
+        print(f"mnist-digit-bot: cannot start:\n{error}", file=sys.stderr)
+        return 2
+    configure_logging(settings)
+    try:
+        sessions = prepare_database(settings)
+    except Exception as error:
+        # One clear line for the operator, and the whole cause in the log below it.
+        where = settings.resolved_database_url.split("@")[-1]
+        first_line = str(error).splitlines()[0] if str(error) else ""
+        print(
+            f"mnist-digit-bot: cannot open the database {where}: {error.__class__.__name__}: {first_line}",
+            file=sys.stderr,
+        )
+        logger.error("Preparing the database failed", exc_info=error)
+        return 2
+    asyncio.run(serve(build_services(settings, sessions)))
+    return 0
+
+
+async def serve(services: Services) -> None:
+    """Start the services and the front ends, wait for a stop signal, stop them in reverse order."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signal_number in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signal_number, stop.set)
+    # The front ends first, so that their admin channels follow a first run the services start.
+    async with running_telegram(services), running_services(services):
+        logger.info("Running; stop with Ctrl-C or SIGTERM")
+        await stop.wait()
+    logger.info("Stopped")
+
+
+@contextlib.asynccontextmanager
+async def running_services(services: Services) -> AsyncIterator[Services]:
+    """The shared services, started and, on the way out, stopped."""
+    await start_services(services)
+    try:
+        yield services
+    finally:
+        await stop_services(services)
+
+
+@contextlib.asynccontextmanager
+async def running_telegram(services: Services, poll_timeout: int = 10) -> AsyncIterator[TelegramApplication]:
+    """The Telegram front end, polling, as PTB's docs show for an application inside another event loop."""
+    from bot.telegram.application import build_telegram_application  # PTB loads only when it runs
+
+    application = build_telegram_application(services)
+    settings = services.settings
+    logger.info(
+        "Telegram: admins %s, progress to %s", sorted(settings.admin_user_ids), settings.progress_chat_ids
+    )
+    async with application:
+        await application.start()
+        if application.updater is not None:
+            await application.updater.start_polling(timeout=poll_timeout, allowed_updates=Update.ALL_TYPES)
+        try:
+            yield application
+        finally:
+            if application.updater is not None:
+                await application.updater.stop()
+            await application.stop()

@@ -1,0 +1,94 @@
+"""The one place that builds the python-telegram-bot Application and adds every handler."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from telegram import BotCommand
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    ApplicationBuilder,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    ExtBot,
+    JobQueue,
+    MessageHandler,
+    filters,
+)
+
+from bot.core.services import Services
+from bot.telegram.admin_handlers import cancel_command, model_command, not_admin, stats_command, train_command
+from bot.telegram.context import SERVICES_KEY
+from bot.telegram.progress_message import TelegramProgress
+from bot.telegram.update_processor import PerChatUpdateProcessor
+from bot.telegram.user_handlers import (
+    handle_animation,
+    handle_image_document,
+    handle_other_file,
+    handle_photo,
+    handle_sticker,
+    handle_text,
+    handle_verdict_button,
+    on_error,
+    start,
+)
+
+TelegramApplication = Application[
+    ExtBot[None], ContextTypes.DEFAULT_TYPE, dict[Any, Any], dict[Any, Any], dict[Any, Any], JobQueue[Any]
+]
+ADMIN_COMMANDS = ("train", "cancel", "model", "stats")
+COMMAND_MENU = [
+    BotCommand("start", "What this bot does"),
+    BotCommand("help", "How to take a good photo"),
+    BotCommand("train", "Admins: train a new model"),
+    BotCommand("cancel", "Admins: stop the training run"),
+    BotCommand("model", "Admins: the serving model"),
+    BotCommand("stats", "Admins: usage and accuracy"),
+]
+
+
+def build_telegram_application(services: Services) -> TelegramApplication:
+    """Build the Application on the shared services: handlers, and the admins' progress chats."""
+    settings = services.settings
+    application = (
+        ApplicationBuilder()
+        .token(settings.telegram_bot_token)
+        .base_url(settings.telegram_base_url)
+        .base_file_url(settings.telegram_base_file_url)
+        .concurrent_updates(PerChatUpdateProcessor())
+        # Obeys Telegram's flood-control answers (RetryAfter) and group limits; private replies
+        # are not throttled up front, so a burst of photos is answered as fast as it is read.
+        .rate_limiter(AIORateLimiter(overall_max_rate=0, max_retries=3))
+        .connection_pool_size(64)
+        .post_init(announce_commands)
+        .build()
+    )
+    application.bot_data[SERVICES_KEY] = services
+    services.admins.add(TelegramProgress(application.bot, settings.progress_chat_ids))
+
+    admins = filters.User(user_id=settings.admin_user_ids)
+    application.add_handler(CommandHandler(["start", "help"], start))
+    application.add_handler(CommandHandler("train", train_command, filters=admins))
+    application.add_handler(CommandHandler("cancel", cancel_command, filters=admins))
+    application.add_handler(CommandHandler("model", model_command, filters=admins))
+    application.add_handler(CommandHandler("stats", stats_command, filters=admins))
+    application.add_handler(CommandHandler(list(ADMIN_COMMANDS), not_admin))
+    # Animations also carry a `document` (a GIF or MP4), so they are matched before documents.
+    application.add_handler(
+        MessageHandler(filters.ANIMATION | filters.VIDEO | filters.VIDEO_NOTE, handle_animation)
+    )
+    application.add_handler(MessageHandler(filters.Sticker.ALL, handle_sticker))
+    application.add_handler(MessageHandler(filters.PHOTO, handle_photo))
+    application.add_handler(MessageHandler(filters.Document.IMAGE, handle_image_document))
+    application.add_handler(MessageHandler(filters.Document.ALL, handle_other_file))
+    application.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, handle_text))
+    application.add_handler(CallbackQueryHandler(handle_verdict_button))
+    application.add_error_handler(on_error)
+    return application
+
+
+async def announce_commands(application: TelegramApplication) -> None:
+    """Show the commands in Telegram's menu."""
+    await application.bot.set_my_commands(COMMAND_MENU)
