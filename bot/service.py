@@ -98,11 +98,20 @@ async def serve(services: Services) -> None:
     loop = asyncio.get_running_loop()
     for signal_number in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signal_number, stop.set)
-    # The front ends first, so that their admin channels follow a first run the services start.
-    async with running_telegram(services), running_services(services):
+    async with contextlib.AsyncExitStack() as stack:
+        # The front ends first, so that their admin channels follow a first run the services start;
+        # on the way out the services stop first, and the front ends still tell the admins.
+        for front_end in front_ends(services):
+            await stack.enter_async_context(front_end)
+        await stack.enter_async_context(running_services(services))
         logger.info("Running; stop with Ctrl-C or SIGTERM")
         await stop.wait()
     logger.info("Stopped")
+
+
+def front_ends(services: Services) -> list[contextlib.AbstractAsyncContextManager[object]]:
+    """Every front end the settings ask for, not yet started."""
+    return [running_telegram(services)]
 
 
 @contextlib.asynccontextmanager

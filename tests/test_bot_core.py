@@ -121,6 +121,17 @@ def test_a_sure_reading_and_an_unsure_one() -> None:
     assert "digit 2 could be 0 (60%) or 6 (30%)" in number
 
 
+def test_an_unsure_answer_offers_its_two_best_readings() -> None:
+    sure = replies.reading_reply(reading((7, 0.98, 1, 0.01)), prediction_id=5)
+    assert [[button.action for button in row] for row in sure.buttons] == [["ok:5", "no:5"]]
+    unsure = replies.reading_reply(reading((2, 0.99, 7, 0.01), (0, 0.6, 6, 0.3)), prediction_id=5)
+    labels = [[button.label for button in row] for row in unsure.buttons]
+    actions = [[button.action for button in row] for row in unsure.buttons]
+    # The second reading changes the least sure digit; choosing it stores it as the correction.
+    assert labels == [["✅ 20", "✅ 26"], ["❌ Neither — correct it"]]
+    assert actions == [["ok:5", "sv:5:26"], ["no:5"]]
+
+
 def test_buttons_fit_telegram_limits_however_long_the_typed_number() -> None:
     # The longest prediction id Telegram's 64 bytes must hold, and far more digits than allowed.
     pad = replies.correction_pad(10**12 - 1, "2026", "9" * 40)

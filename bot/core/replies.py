@@ -75,8 +75,23 @@ def parse_action(data: str) -> PressedButton | None:
 
 
 def reading_reply(recognition: Recognition, prediction_id: int) -> Reply:
-    """What the product read, how sure it is, and the verdict buttons."""
-    return Reply(text=reading_text(recognition), buttons=verdict_buttons(prediction_id))
+    """What the product read, how sure it is, and the verdict buttons.
+
+    When the product is unsure, the buttons offer its two best readings to pick from (the second
+    one is stored as a correction), and ❌ for neither.
+    """
+    second = recognition.second_reading()
+    if recognition.confidence >= UNSURE_BELOW or second is None:
+        return Reply(text=reading_text(recognition), buttons=verdict_buttons(prediction_id))
+    first = recognition.text.replace(" ", "")
+    buttons = [
+        [
+            Button(say("button.this_reading", digits=first), action_string(Action.RIGHT, prediction_id)),
+            Button(say("button.this_reading", digits=second), action_string(Action.SAVE, prediction_id, second)),
+        ],
+        [Button(say("button.neither"), action_string(Action.WRONG, prediction_id))],
+    ]
+    return Reply(text=reading_text(recognition), buttons=buttons)
 
 
 def reading_text(recognition: Recognition) -> str:

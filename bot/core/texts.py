@@ -87,6 +87,8 @@ ENGLISH: dict[str, str] = {
     "reading.was": "I read {digits}.",
     "button.right": "✅ Right",
     "button.wrong": "❌ Wrong — correct it",
+    "button.this_reading": "✅ {digits}",
+    "button.neither": "❌ Neither — correct it",
     "button.erase": "⌫",
     "button.save": "✔ Save",
     "pad.single": "I read {digits}. Which digit is it? Tap it, or type it.",

@@ -77,6 +77,15 @@ class Recognition:
             return -np.inf
         return float(np.mean(np.log(np.maximum([digit.confidence for digit in self.digits], 1e-9))))
 
+    def second_reading(self) -> str | None:
+        """The next most likely reading: the least sure digit replaced by its runner-up (digits only)."""
+        if not self.digits:
+            return None
+        least_sure = min(range(len(self.digits)), key=lambda index: self.digits[index].confidence)
+        digits = [str(digit.digit) for digit in self.digits]
+        digits[least_sure] = str(self.digits[least_sure].runner_up)
+        return "".join(digits)
+
     @property
     def samples(self) -> list[bytes]:
         """Each digit's normalised 28×28 image as 784 bytes, for storage and retraining."""
