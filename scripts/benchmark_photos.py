@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-
 from make_synthetic_photos import make_photo_set, render_photo  # scripts/ is on the path of its scripts
 
 from mnist_engine.photo import MAX_DIGITS, ImageError, ProbabilityModel, find_digit_crops, recognize

@@ -84,10 +84,12 @@ def reading_reply(recognition: Recognition, prediction_id: int) -> Reply:
     if recognition.confidence >= UNSURE_BELOW or second is None:
         return Reply(text=reading_text(recognition), buttons=verdict_buttons(prediction_id))
     first = recognition.text.replace(" ", "")
+    pick_first = action_string(Action.RIGHT, prediction_id)
+    pick_second = action_string(Action.SAVE, prediction_id, second)
     buttons = [
         [
-            Button(say("button.this_reading", digits=first), action_string(Action.RIGHT, prediction_id)),
-            Button(say("button.this_reading", digits=second), action_string(Action.SAVE, prediction_id, second)),
+            Button(say("button.this_reading", digits=first), pick_first),
+            Button(say("button.this_reading", digits=second), pick_second),
         ],
         [Button(say("button.neither"), action_string(Action.WRONG, prediction_id))],
     ]
