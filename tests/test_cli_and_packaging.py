@@ -150,7 +150,9 @@ def test_no_chart_is_drawn_through_pyplot() -> None:
     for package in ("bot", "mnist_engine"):
         for source in (PROJECT_ROOT / package).rglob("*.py"):
             text = source.read_text()
-            assert "import matplotlib.pyplot" not in text and "from matplotlib import pyplot" not in text, source
+            assert "import matplotlib.pyplot" not in text and "from matplotlib import pyplot" not in text, (
+                source
+            )
 
 
 def test_a_bad_training_option_is_one_clear_line(tmp_path: Path, data_dir: Path) -> None:

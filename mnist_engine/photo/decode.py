@@ -11,6 +11,7 @@ import io
 import math
 import struct
 import warnings
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -34,12 +35,12 @@ class ImageError(ValueError):
     same as data, for a service that words it for its people itself.
     """
 
-    def __init__(self, message: str, kind: str, **details: object) -> None:
+    def __init__(self, message: str, kind: str, **details: Any) -> None:
         super().__init__(message)
         self.kind = kind
         self.details = details
 
-    def __reduce__(self) -> tuple[type[ImageError], tuple[str, str], dict[str, object]]:
+    def __reduce__(self) -> tuple[type[ImageError], tuple[str, str], dict[str, Any]]:
         # Raised in reading processes: it must cross back to the service by pickle, keyword details too.
         return (type(self), (str(self), self.kind), self.__dict__)
 
