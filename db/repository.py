@@ -12,7 +12,7 @@ import math
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar, TypeVarTuple, Unpack, cast
+from typing import Any, TypeVar, TypeVarTuple, cast
 
 from sqlalchemy import CursorResult, Select, delete, distinct, func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -417,7 +417,7 @@ def count_new_labelled_samples(session: Session, since: datetime | None = None) 
     return session.scalar(_labelled(select(func.count(DigitSample.id)), since)) or 0
 
 
-def _labelled(statement: Select[Unpack[Row]], since: datetime | None) -> Select[Unpack[Row]]:
+def _labelled(statement: Select[*Row], since: datetime | None) -> Select[*Row]:
     """Restrict a select to samples with a known digit, joined to their feedback, verdicts since `since`."""
     statement = statement.join(Feedback, Feedback.prediction_id == DigitSample.prediction_id).where(
         DigitSample.label.is_not(None)

@@ -105,7 +105,7 @@ def test_engine_never_imports_db_or_bot() -> None:
 
 
 def test_photo_and_serving_read_pictures_without_tensorflow(tmp_path: Path, trained_model_dir: Path) -> None:
-    """The service's reading processes load the photo pipeline and LiteRT, never TensorFlow (seconds and memory)."""
+    """The service's reading processes load the pipeline and LiteRT, never TensorFlow (seconds, memory)."""
     script = f"""
 import sys
 import numpy as np
@@ -136,9 +136,9 @@ def test_the_gpu_extra_adds_cuda_to_the_one_tensorflow() -> None:
         names = set()
         for line in requires("mnist-digit-bot") or []:
             requirement = Requirement(line)
-            if requirement.marker is None or requirement.marker.evaluate({"extra": extra}):
-                if requirement.name.startswith("tensorflow"):
-                    names.add(requirement.name)
+            applies = requirement.marker is None or requirement.marker.evaluate({"extra": extra})
+            if applies and requirement.name.startswith("tensorflow"):
+                names.add(requirement.name)
         return names
 
     assert tensorflow_distributions("") == {"tensorflow"}
