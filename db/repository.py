@@ -150,6 +150,15 @@ def record_epoch(
     session.flush()
 
 
+def touch_run(session: Session, run_id: int, *, now: datetime | None = None) -> None:
+    """Refresh a running run's heartbeat: it is alive, even between epochs."""
+    session.execute(
+        update(TrainingRun)
+        .where(TrainingRun.id == run_id, TrainingRun.status.in_(ACTIVE_STATUSES))
+        .values(heartbeat_at=_now(now))
+    )
+
+
 def finish_run(
     session: Session,
     run_id: int,

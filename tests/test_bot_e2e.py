@@ -202,10 +202,10 @@ async def test_admin_train_reports_progress_records_promotes_and_reloads(
     ) as services:
         emulator.send_text(ADMIN_ID, "/train dense 3")
         # The trainer runs at a lower priority, and sees none of the service's secrets.
-        trainer = await emulator.wait_for(lambda: services.trainer._process, timeout=30)
+        trainer_pid = await emulator.wait_for(lambda: services.trainer.trainer_pid, timeout=30)
         # The child lowers its own priority first thing (os.nice), so give it a moment to get there.
-        await emulator.wait_for(lambda: _niceness(trainer.pid) == 10, timeout=30)
-        environment = Path(f"/proc/{trainer.pid}/environ").read_bytes()
+        await emulator.wait_for(lambda: _niceness(trainer_pid) == 10, timeout=30)
+        environment = Path(f"/proc/{trainer_pid}/environ").read_bytes()
         assert TOKEN.encode() not in environment and b"DATABASE_URL" not in environment
         summary = await emulator.wait_for(
             lambda: [

@@ -11,14 +11,10 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.core import training_job
 from bot.core.progress import ProgressHub, RunProgress
-from bot.core.training import (
-    TrainingBusyError,
-    TrainingPlan,
-    TrainingRequest,
-    TrainingSupervisor,
-    child_environment,
-)
+from bot.core.training import TrainingBusyError, TrainingPlan, TrainingRequest, TrainingSupervisor
+from bot.core.training_job import TrainingJob, child_environment
 from db.models import RunStatus, RunTrigger, TrainingRun
 from db.session import make_engine, make_session_factory, upgrade
 from mnist_engine.settings import EngineSettings
@@ -120,7 +116,7 @@ async def test_cancel_while_the_samples_are_exported_starts_no_trainer(
         started_processes.append(command)
         raise AssertionError("the trainer must not start after a cancel")
 
-    monkeypatch.setattr(trainer, "_write_user_samples", slow_export)
+    monkeypatch.setattr(TrainingJob, "_write_user_samples", lambda job, folder: slow_export(folder))
     monkeypatch.setattr(asyncio, "create_subprocess_exec", no_process)
     run = await trainer.start(TrainingRequest(trigger=RunTrigger.SCHEDULED, requested_by="schedule"))
     await asyncio.to_thread(exporting.wait, 10)
@@ -149,3 +145,20 @@ def test_the_trainer_sees_no_secret(plan: TrainingPlan, monkeypatch: pytest.Monk
     assert not any(value in environment.values() for value in secrets.values())
     assert environment["PATH"] == os.environ["PATH"]
     assert environment["MNIST_DATA_DIR"] == str(plan.engine.data_dir.resolve())
+
+
+async def test_a_running_run_keeps_its_heartbeat_fresh(
+    plan: TrainingPlan, sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(training_job, "HEARTBEAT_SECONDS", 0.2)
+    trainer, _ = supervisor(plan, sessions)
+    run = await trainer.start(TrainingRequest(trigger=RunTrigger.MANUAL, requested_by="Ada"))
+
+    def heartbeat() -> object:
+        with sessions() as session:
+            return session.get(TrainingRun, run.run_id).heartbeat_at  # type: ignore[union-attr]
+
+    first = heartbeat()
+    await asyncio.sleep(1.0)
+    assert heartbeat() > first  # type: ignore[operator]
+    await trainer.shutdown()
