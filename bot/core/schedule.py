@@ -56,6 +56,9 @@ class Schedule:
         self.scheduler.add_job(
             self.purge_expired_corrections, IntervalTrigger(hours=1), id="expired-corrections"
         )
+        # Looked for twice per timeout, so a dead run is marked within one and a half of it.
+        sweep = IntervalTrigger(seconds=self.settings.run_heartbeat_timeout.total_seconds() / 2)
+        self.scheduler.add_job(self.trainer.sweep_dead_runs, sweep, id="dead-runs", max_instances=1)
         self.scheduler.start()
 
     def shutdown(self) -> None:

@@ -228,7 +228,8 @@ class TrainingSupervisor:
 
     async def _adopt(self, run_id: int) -> None:
         """Follow a run another instance handed to a worker (unless it is the one followed already)."""
-        if self.active is not None and self.active.run_id == run_id:
+        # A run this instance is starting is announced before its start returns: it follows it already.
+        if self._starting or (self.active is not None and self.active.run_id == run_id):
             return
         summary = await asyncio.to_thread(self._summary, run_id)
         if summary is None or summary.finished_at is not None:
