@@ -97,6 +97,7 @@ class TrainingSupervisor:
         self._task: asyncio.Task[None] | None = None
         self._starting = False
         self._announcements: asyncio.Task[None] | None = None
+        self._followers: set[asyncio.Task[None]] = set()
 
     @property
     def active(self) -> RunProgress | None:
@@ -178,7 +179,7 @@ class TrainingSupervisor:
             if await self.cancel():
                 await self.wait()
             return
-        for task in (self._announcements, self._task):
+        for task in (self._announcements, *self._followers):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -223,8 +224,7 @@ class TrainingSupervisor:
             run.status, run.error = RunStatus.FAILED, say("admin.queue_unreachable", error=error)
             await asyncio.to_thread(self._record_failure, run)
             raise TrainingUnavailableError(run.error) from error
-        self._run = run
-        self._task = asyncio.create_task(self._follow(run), name=f"following-run-{run.run_id}")
+        self._follow_in_background(run)
 
     async def _adopt(self, run_id: int) -> None:
         """Follow a run another instance handed to a worker (unless it is the one followed already)."""
@@ -234,9 +234,14 @@ class TrainingSupervisor:
         summary = await asyncio.to_thread(self._summary, run_id)
         if summary is None or summary.finished_at is not None:
             return
-        run = _progress_of(summary)
+        self._follow_in_background(_progress_of(summary))
+
+    def _follow_in_background(self, run: RunProgress) -> None:
+        """Follow a run on its stream; every follower is kept, so that shutdown stops them all."""
         self._run = run
-        self._task = asyncio.create_task(self._follow(run), name=f"following-run-{run_id}")
+        self._task = asyncio.create_task(self._follow(run), name=f"following-run-{run.run_id}")
+        self._followers.add(self._task)
+        self._task.add_done_callback(self._followers.discard)
 
     async def _follow(self, run: RunProgress) -> None:
         if self.queue is None:
