@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from apscheduler.triggers.cron import CronTrigger
 from pydantic import Field, ValidationError, field_validator, model_validator
@@ -18,6 +19,8 @@ from mnist_engine.settings import EngineSettings
 
 TOKEN_PATTERN = re.compile(r"^[0-9]{5,16}:[A-Za-z0-9_-]{30,64}$")
 DEFAULT_SCHEDULE = "0 3 * * sun"  # Sundays at 03:00 in RETRAIN_TIMEZONE
+DEFAULT_WEB_HOST, DEFAULT_WEB_PORT = "127.0.0.1", 8000
+MIN_SECRET_LENGTH = 16  # ADMIN_TOKEN and WEB_SECRET_KEY: long enough that guessing is hopeless
 
 
 class SettingsError(Exception):
@@ -27,8 +30,8 @@ class SettingsError(Exception):
 class Settings(EngineSettings, DatabaseSettings):
     """Everything the service can be told; the aliases are the environment variables."""
 
-    # Telegram
-    telegram_bot_token: str = Field(alias="TELEGRAM_BOT_TOKEN", repr=False)
+    # Telegram (optional: without a token the service runs the web app alone)
+    telegram_bot_token: str | None = Field(default=None, alias="TELEGRAM_BOT_TOKEN", repr=False)
     admin_user_ids: Annotated[frozenset[int], NoDecode] = Field(default=frozenset(), alias="ADMIN_USER_IDS")
     admin_chat_id: int | None = Field(default=None, alias="ADMIN_CHAT_ID")
     telegram_base_url: str = Field(default="https://api.telegram.org/bot", alias="TELEGRAM_BASE_URL")
@@ -53,9 +56,18 @@ class Settings(EngineSettings, DatabaseSettings):
     retention_days: int | None = Field(default=None, ge=1, alias="RETENTION_DAYS")
     log_level: str = Field(default="INFO", alias="LOG_LEVEL")
 
+    # Web
+    web_host: str = Field(default=DEFAULT_WEB_HOST, alias="WEB_HOST")
+    web_port: int = Field(default=DEFAULT_WEB_PORT, ge=0, le=65535, alias="WEB_PORT")
+    web_public_url: str | None = Field(default=None, alias="WEB_PUBLIC_URL")
+    admin_token: str | None = Field(default=None, alias="ADMIN_TOKEN", repr=False)
+    web_secret_key: str | None = Field(default=None, alias="WEB_SECRET_KEY", repr=False)
+
     @field_validator("telegram_bot_token")
     @classmethod
-    def _token_is_well_formed(cls, token: str) -> str:
+    def _token_is_well_formed(cls, token: str | None) -> str | None:
+        if token is None or not token.strip():
+            return None  # no Telegram: the web app runs alone
         token = token.strip()
         if not TOKEN_PATTERN.match(token):
             raise ValueError("is not a bot token (it looks like 123456789:AAE...); copy it from @BotFather")
@@ -108,6 +120,30 @@ class Settings(EngineSettings, DatabaseSettings):
             raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
         return level
 
+    @field_validator("web_public_url")
+    @classmethod
+    def _public_url_is_https(cls, url: str | None) -> str | None:
+        if url is None or not url.strip():
+            return None
+        url = url.strip().rstrip("/")
+        parts = urlsplit(url)
+        # Telegram opens Web Apps over https only.
+        if parts.scheme != "https" or not parts.netloc or parts.query or parts.fragment:
+            raise ValueError("must be the web app's public https address, e.g. https://digits.example.org")
+        return url
+
+    @field_validator("admin_token", "web_secret_key")
+    @classmethod
+    def _secret_is_long(cls, secret: str | None) -> str | None:
+        if secret is None or not secret.strip():
+            return None  # generated at start
+        secret = secret.strip()
+        if len(secret) < MIN_SECRET_LENGTH:
+            raise ValueError(
+                f"must be at least {MIN_SECRET_LENGTH} characters (or unset, to have one generated at start)"
+            )
+        return secret
+
     @model_validator(mode="after")
     def _secret_when_hashing(self) -> Settings:
         if self.hash_user_ids and not self.user_id_secret:
@@ -122,7 +158,8 @@ class Settings(EngineSettings, DatabaseSettings):
     @property
     def secrets(self) -> list[str]:
         """Every value that must never appear in a log line."""
-        return [secret for secret in (self.telegram_bot_token, self.user_id_secret) if secret]
+        candidates = (self.telegram_bot_token, self.user_id_secret, self.admin_token, self.web_secret_key)
+        return [secret for secret in candidates if secret]
 
     @property
     def progress_chat_ids(self) -> list[int]:
@@ -145,10 +182,5 @@ def load_settings(**overrides: object) -> Settings:
         for problem in error.errors():
             name = str(problem["loc"][0]) if problem["loc"] else "settings"
             message = problem["msg"].removeprefix("Value error, ")
-            if problem["type"] == "missing" and name == "TELEGRAM_BOT_TOKEN":
-                message = (
-                    "is not set. Talk to @BotFather in Telegram to create a bot and get its token, "
-                    "then run: TELEGRAM_BOT_TOKEN=123456789:AAE... make run (or put it in .env)"
-                )
             lines.append(f"{name} {message}")
         raise SettingsError("\n".join(lines)) from None

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.core.delivery import ChatSender
 from bot.core.progress import ProgressHub
 from bot.core.rate_limit import PictureRateLimit
 from bot.core.reading import DigitReader
@@ -21,7 +22,7 @@ from bot.core.reading_pool import ReadingPool
 from bot.core.schedule import Schedule
 from bot.core.training import TrainingPlan, TrainingRequest, TrainingSupervisor
 from bot.settings import Settings
-from db.models import RunTrigger
+from db.models import Channel, RunTrigger
 from mnist_engine.registry import ModelRegistry, RegistryError
 from mnist_engine.serving import NoModelError
 
@@ -40,6 +41,8 @@ class Services:
     trainer: TrainingSupervisor
     admins: ProgressHub
     schedule: Schedule
+    # Front ends that can post into their chats for another front end (bot.core.delivery).
+    chat_senders: dict[Channel, ChatSender] = field(default_factory=dict)
 
 
 def build_services(
