@@ -14,6 +14,7 @@ from PIL import Image, ImageFilter
 
 from bot.core.reading_pool import ReadingPool
 from bot.core.services import Services
+from mnist_engine.training.dataset import Mnist
 
 TOKEN = "123456789:AAE-test-token-for-the-local-emulator01"
 ADMIN_ID = 1000
@@ -49,6 +50,11 @@ def digit_photo(digits: Sequence[np.ndarray], *, seed: int = 0, size: tuple[int,
     buffer = io.BytesIO()
     image.save(buffer, format="JPEG", quality=88)
     return buffer.getvalue()
+
+
+def mnist_digit(mnist: Mnist, label: int, occurrence: int = 0) -> np.ndarray:
+    """The n-th MNIST test image of a digit."""
+    return mnist.x_test[np.flatnonzero(mnist.y_test == label)[occurrence]]
 
 
 def replies_to(emulator: BotApiEmulator, chat_id: int) -> list[dict]:

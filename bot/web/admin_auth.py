@@ -28,7 +28,7 @@ TOKENS_PER_SESSION = 16
 # Sign-in forms handed out and not yet used; the oldest are forgotten first.
 PENDING_SIGN_INS = 1000
 SIGN_IN_FORM_SECONDS = 3600
-SIGN_IN_ATTEMPTS_PER_MINUTE = 10
+WRONG_TOKENS_PER_MINUTE = 10
 CSRF_HEADER = "x-csrf-token"
 
 
@@ -57,7 +57,7 @@ class AdminGate:
         self._sessions: dict[str, AdminSession] = {}
         self._sign_in_forms: OrderedDict[str, float] = OrderedDict()
         self._attempts = MovingWindowRateLimiter(MemoryStorage())
-        self._attempt_limit = RateLimitItemPerMinute(SIGN_IN_ATTEMPTS_PER_MINUTE, namespace="admin-sign-in")
+        self._attempt_limit = RateLimitItemPerMinute(WRONG_TOKENS_PER_MINUTE, namespace="admin-sign-in")
 
     # --- Signing in and out ---------------------------------------------------------------------
 
@@ -76,8 +76,12 @@ class AdminGate:
         return expires_at is not None and expires_at > time.monotonic()
 
     def may_try(self, client: str) -> bool:
-        """Count a sign-in attempt from a client; False once it tried too often this minute."""
-        return self._attempts.hit(self._attempt_limit, client)
+        """Whether a client may try a token now: False after too many wrong ones this minute."""
+        return self._attempts.test(self._attempt_limit, client)
+
+    def count_failure(self, client: str) -> None:
+        """Count a wrong token from a client."""
+        self._attempts.hit(self._attempt_limit, client)
 
     def token_matches(self, offered: str) -> bool:
         """Whether the offered token is the admin token, in time that does not depend on where they differ."""

@@ -75,6 +75,7 @@ async def sign_in(request: Request) -> Response:
     if not web.admin.spend_sign_in_form(form_token):
         return sign_in_page(request, web, say("web.admin.form_expired"), status_code=403)
     if not web.admin.token_matches(token):
+        web.admin.count_failure(client_address(request))
         return sign_in_page(request, web, say("web.admin.wrong_token"), status_code=401)
     response = RedirectResponse("/admin", status_code=303)
     web.admin.open_session(response)
@@ -150,7 +151,7 @@ async def start_run(request: Request, web: WebContext) -> Response:
     try:
         payload = await json_body(request)
         architecture = payload.get("architecture") or None
-        epochs = payload.get("epochs") or None
+        epochs = payload.get("epochs")
         if architecture is not None and architecture not in ARCHITECTURES:
             raise ValueError(
                 say("admin.unknown_architecture", name=architecture, choices=", ".join(ARCHITECTURES))
