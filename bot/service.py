@@ -150,6 +150,9 @@ async def running_telegram(services: Services, poll_timeout: int = 10) -> AsyncI
         "Telegram: admins %s, progress to %s", sorted(settings.admin_user_ids), settings.progress_chat_ids
     )
     async with application:
+        # PTB runs post_init only from run_polling(); started by hand, the application runs it here.
+        if application.post_init is not None:
+            await application.post_init(application)
         await application.start()
         if application.updater is not None:
             await application.updater.start_polling(timeout=poll_timeout, allowed_updates=Update.ALL_TYPES)
