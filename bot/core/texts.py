@@ -237,6 +237,7 @@ ENGLISH: dict[str, str] = {
     "web.admin.epochs": "Epochs",
     "web.admin.epochs_default": "default",
     "web.admin.start": "Start a run",
+    "web.admin.run_started": "Started training run #{run_id} ({architecture}); its progress follows below.",
     "web.admin.cancel": "Cancel the run",
     "web.admin.idle": "No run in progress.",
     "web.admin.accuracy_chart": "Accuracy",

@@ -169,7 +169,7 @@ async def start_run(request: Request, web: WebContext) -> Response:
         run = await web.services.trainer.start(request_)
     except TrainingBusyError as busy:
         return JSONResponse({"text": admin.busy_text(busy)}, status_code=409)
-    text = say("admin.run_started", run_id=run.run_id, architecture=run.architecture)
+    text = say("web.admin.run_started", run_id=run.run_id, architecture=run.architecture)
     return JSONResponse({"text": text, "run_id": run.run_id})
 
 

@@ -67,7 +67,8 @@ class SecurityHeaders:
                 headers = MutableHeaders(scope=message)
                 headers["Content-Security-Policy"] = FRAMEABLE_POLICY if frameable else PAGE_POLICY
                 headers["X-Content-Type-Options"] = "nosniff"
-                headers["Referrer-Policy"] = "no-referrer"
+                # Not "no-referrer": with it, browsers send `Origin: null` on form posts to this very site.
+                headers["Referrer-Policy"] = "same-origin"
                 headers["Cross-Origin-Opener-Policy"] = "same-origin"
                 headers["Permissions-Policy"] = "geolocation=(), microphone=(), payment=()"
                 if not frameable:

@@ -73,7 +73,7 @@
   }
 
   function makeChart(element, title, labels, options = {}) {
-    const series = [{ label: options.xLabel || "epoch" }].concat(
+    const series = [{ label: options.xLabel ?? "epoch" }].concat(
       labels.map((label, index) => ({
         label,
         stroke: COLORS[index % COLORS.length],

@@ -129,7 +129,8 @@
       const size = Math.max(height / 14, (bottom - top) * 0.35);
       const label = document.createElementNS(SVG, "text");
       label.setAttribute("x", (left + right) / 2);
-      label.setAttribute("y", Math.max(size, top - stroke * 2));
+      // Above the box, or below it when the box touches the top of the picture.
+      label.setAttribute("y", top - stroke * 2 >= size ? top - stroke * 2 : Math.min(height, bottom + size));
       label.setAttribute("text-anchor", "middle");
       label.setAttribute("font-size", size);
       label.setAttribute("font-weight", "700");
