@@ -266,7 +266,8 @@ async def main_async(arguments: argparse.Namespace) -> None:
         f"{baseline_burst['drain']:.2f} s ({baseline_burst['answered']:.0f}/{total}) | ≤ 5 s |"
     )
     print(
-        f"| burst: per-upload latency p50 / p99 | {service_burst['p50']:.0f} / {service_burst['p99']:.0f} ms | "
+        "| burst: per-upload latency p50 / p99 | "
+        f"{service_burst['p50']:.0f} / {service_burst['p99']:.0f} ms | "
         f"{baseline_burst['p50']:.0f} / {baseline_burst['p99']:.0f} ms | |"
     )
     print(
