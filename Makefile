@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run train test lint benchmark clean
+.PHONY: install run train test lint benchmark benchmark-web clean
 
 install: $(STAMP)
 
@@ -31,6 +31,9 @@ lint: $(STAMP)
 
 benchmark: $(STAMP)
 	$(BIN)/python scripts/benchmark_engine.py
+
+benchmark-web: $(STAMP)
+	$(BIN)/python scripts/benchmark_web.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -25,8 +25,13 @@ from db.session import make_engine, make_session_factory, upgrade
 
 if TYPE_CHECKING:
     from bot.telegram.application import TelegramApplication
+    from bot.web.server import WebServer
 
 logger = logging.getLogger("bot")
+
+
+class FrontEndError(Exception):
+    """A front end cannot start as the settings say; the message says what to change."""
 
 
 def prepare_database(settings: Settings) -> sessionmaker[Session]:
@@ -61,7 +66,11 @@ def main() -> int:
         )
         logger.error("Preparing the database failed", exc_info=error)
         return 2
-    asyncio.run(serve(build_services(settings, sessions)))
+    try:
+        asyncio.run(serve(build_services(settings, sessions)))
+    except FrontEndError as error:
+        print(f"mnist-digit-bot: cannot start: {error}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -83,8 +92,14 @@ async def serve(services: Services) -> None:
 
 
 def front_ends(services: Services) -> list[contextlib.AbstractAsyncContextManager[object]]:
-    """Every front end the settings ask for, not yet started."""
-    return [running_telegram(services)]
+    """Every front end the settings ask for, not yet started: the web app always, Telegram with a token."""
+    starting: list[contextlib.AbstractAsyncContextManager[object]] = []
+    if services.settings.telegram_bot_token:
+        starting.append(running_telegram(services))
+    else:
+        logger.info("No TELEGRAM_BOT_TOKEN: running the web app only")
+    starting.append(running_web(services))
+    return starting
 
 
 @contextlib.asynccontextmanager
@@ -108,6 +123,9 @@ async def running_telegram(services: Services, poll_timeout: int = 10) -> AsyncI
         "Telegram: admins %s, progress to %s", sorted(settings.admin_user_ids), settings.progress_chat_ids
     )
     async with application:
+        # PTB runs post_init only from run_polling(); started by hand, the application runs it here.
+        if application.post_init is not None:
+            await application.post_init(application)
         await application.start()
         if application.updater is not None:
             await application.updater.start_polling(timeout=poll_timeout, allowed_updates=Update.ALL_TYPES)
@@ -117,3 +135,31 @@ async def running_telegram(services: Services, poll_timeout: int = 10) -> AsyncI
             if application.updater is not None:
                 await application.updater.stop()
             await application.stop()
+
+
+@contextlib.asynccontextmanager
+async def running_web(services: Services) -> AsyncIterator[WebServer]:
+    """The web front end: the page at /, the dashboard at /admin, served by uvicorn in this event loop."""
+    from bot.web.application import build_web_application  # Starlette loads only when it runs
+    from bot.web.live_progress import LiveProgress
+    from bot.web.server import WebServer, WebServerError
+
+    settings = services.settings
+    live = LiveProgress()
+    server = WebServer(build_web_application(services, live), settings.web_host, settings.web_port)
+    try:
+        await server.start()
+    except WebServerError as error:
+        services.admins.remove(live)
+        raise FrontEndError(str(error)) from None
+    logger.info(
+        "Web app on %s (admin dashboard at %s/admin; WEB_HOST and WEB_PORT move it)", server.url, server.url
+    )
+    if settings.web_public_url:
+        logger.info("Web app's public address: %s", settings.web_public_url)
+    try:
+        yield server
+    finally:
+        await live.close()  # ends the dashboards' event streams, which would hold the server open
+        await server.stop()
+        services.admins.remove(live)

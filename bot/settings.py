@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from apscheduler.triggers.cron import CronTrigger
 from pydantic import Field, ValidationError, field_validator, model_validator
@@ -19,6 +20,8 @@ from mnist_engine.settings import EngineSettings
 
 TOKEN_PATTERN = re.compile(r"^[0-9]{5,16}:[A-Za-z0-9_-]{30,64}$")
 DEFAULT_SCHEDULE = "0 3 * * sun"  # Sundays at 03:00 in RETRAIN_TIMEZONE
+DEFAULT_WEB_HOST, DEFAULT_WEB_PORT = "127.0.0.1", 8000
+MIN_SECRET_LENGTH = 16  # ADMIN_TOKEN and WEB_SECRET_KEY: long enough that guessing is hopeless
 
 
 class SettingsError(Exception):
@@ -28,8 +31,8 @@ class SettingsError(Exception):
 class Settings(EngineSettings, DatabaseSettings):
     """Everything the service can be told; the aliases are the environment variables."""
 
-    # Telegram
-    telegram_bot_token: str = Field(alias="TELEGRAM_BOT_TOKEN", repr=False)
+    # Telegram (optional: without a token the service runs the web app alone)
+    telegram_bot_token: str | None = Field(default=None, alias="TELEGRAM_BOT_TOKEN", repr=False)
     admin_user_ids: Annotated[frozenset[int], NoDecode] = Field(default=frozenset(), alias="ADMIN_USER_IDS")
     admin_chat_id: int | None = Field(default=None, alias="ADMIN_CHAT_ID")
     telegram_base_url: str = Field(default="https://api.telegram.org/bot", alias="TELEGRAM_BASE_URL")
@@ -59,10 +62,18 @@ class Settings(EngineSettings, DatabaseSettings):
     training_backend: Literal["local", "rq"] = Field(default="local", alias="TRAINING_BACKEND")
     # Seconds a run's heartbeat may be silent before the run is taken for dead (its machine died).
     run_heartbeat_timeout_seconds: float = Field(default=60.0, ge=3, alias="RUN_HEARTBEAT_TIMEOUT")
+    # Web
+    web_host: str = Field(default=DEFAULT_WEB_HOST, alias="WEB_HOST")
+    web_port: int = Field(default=DEFAULT_WEB_PORT, ge=0, le=65535, alias="WEB_PORT")
+    web_public_url: str | None = Field(default=None, alias="WEB_PUBLIC_URL")
+    admin_token: str | None = Field(default=None, alias="ADMIN_TOKEN", repr=False)
+    web_secret_key: str | None = Field(default=None, alias="WEB_SECRET_KEY", repr=False)
 
     @field_validator("telegram_bot_token")
     @classmethod
-    def _token_is_well_formed(cls, token: str) -> str:
+    def _token_is_well_formed(cls, token: str | None) -> str | None:
+        if token is None or not token.strip():
+            return None  # no Telegram: the web app runs alone
         token = token.strip()
         if not TOKEN_PATTERN.match(token):
             raise ValueError("is not a bot token (it looks like 123456789:AAE...); copy it from @BotFather")
@@ -115,6 +126,30 @@ class Settings(EngineSettings, DatabaseSettings):
             raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
         return level
 
+    @field_validator("web_public_url")
+    @classmethod
+    def _public_url_is_https(cls, url: str | None) -> str | None:
+        if url is None or not url.strip():
+            return None
+        url = url.strip().rstrip("/")
+        parts = urlsplit(url)
+        # Telegram opens Web Apps over https only.
+        if parts.scheme != "https" or not parts.netloc or parts.query or parts.fragment:
+            raise ValueError("must be the web app's public https address, e.g. https://digits.example.org")
+        return url
+
+    @field_validator("admin_token", "web_secret_key")
+    @classmethod
+    def _secret_is_long(cls, secret: str | None) -> str | None:
+        if secret is None or not secret.strip():
+            return None  # generated at start
+        secret = secret.strip()
+        if len(secret) < MIN_SECRET_LENGTH:
+            raise ValueError(
+                f"must be at least {MIN_SECRET_LENGTH} characters (or unset, to have one generated at start)"
+            )
+        return secret
+
     @model_validator(mode="after")
     def _redis_for_workers(self) -> Settings:
         if self.training_backend == "rq" and not self.redis_url:
@@ -135,11 +170,14 @@ class Settings(EngineSettings, DatabaseSettings):
     @property
     def secrets(self) -> list[str]:
         """Every value that must never appear in a log line."""
-        return [
-            secret
-            for secret in (self.telegram_bot_token, self.user_id_secret, _password(self.redis_url))
-            if secret
-        ]
+        candidates = (
+            self.telegram_bot_token,
+            self.user_id_secret,
+            self.admin_token,
+            self.web_secret_key,
+            _password(self.redis_url),
+        )
+        return [secret for secret in candidates if secret]
 
     @property
     def run_heartbeat_timeout(self) -> timedelta:
@@ -160,7 +198,6 @@ class Settings(EngineSettings, DatabaseSettings):
 
 def _password(url: str | None) -> str | None:
     """The password inside a URL such as redis://:secret@host:6379/0, which must not be logged either."""
-    from urllib.parse import urlsplit
 
     return urlsplit(url).password if url else None
 
@@ -174,10 +211,5 @@ def load_settings(**overrides: object) -> Settings:
         for problem in error.errors():
             name = str(problem["loc"][0]) if problem["loc"] else "settings"
             message = problem["msg"].removeprefix("Value error, ")
-            if problem["type"] == "missing" and name == "TELEGRAM_BOT_TOKEN":
-                message = (
-                    "is not set. Talk to @BotFather in Telegram to create a bot and get its token, "
-                    "then run: TELEGRAM_BOT_TOKEN=123456789:AAE... make run (or put it in .env)"
-                )
             lines.append(f"{name} {message}")
         raise SettingsError("\n".join(lines)) from None

@@ -101,6 +101,13 @@ class PredictionSource(enum.StrEnum):
     DRAWING = "drawing"  # drawn on the web page's canvas (in a browser or inside Telegram)
 
 
+class ModelChangeKind(enum.StrEnum):
+    """How an admin changed the serving model by hand (a run's own promotion is on its TrainingRun)."""
+
+    PROMOTE = "promote"  # a version that was not serving now serves
+    ROLL_BACK = "roll_back"  # the version that served before the current one serves again
+
+
 class Channel(enum.StrEnum):
     """The front end a person used: ids are only unique within one."""
 
@@ -283,6 +290,20 @@ class PendingCorrection(Base):
     # The answer to edit once the digits arrive (a front end's message id, not a person's id).
     answer_message_id: Mapped[int] = mapped_column(BigInteger)
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class ModelChange(Base):
+    """An admin pointed the registry's `current` at another version: who, when, from what to what."""
+
+    __tablename__ = "model_changes"
+    __table_args__ = (Index("ix_model_changes_created_at", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    kind: Mapped[ModelChangeKind] = mapped_column(_string_enum(ModelChangeKind, "model_change_kind"))
+    version: Mapped[str] = mapped_column(String(64))
+    previous_version: Mapped[str | None] = mapped_column(String(64))
+    requested_by: Mapped[str] = mapped_column(String(64))
 
 
 def include_in_autogenerate(

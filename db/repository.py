@@ -11,10 +11,10 @@ import enum
 import math
 import re
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar, TypeVarTuple, cast
 
-from sqlalchemy import CursorResult, Select, delete, distinct, func, select, update
+from sqlalchemy import CursorResult, Select, delete, distinct, func, literal_column, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -26,6 +26,8 @@ from db.models import (
     DigitSample,
     EpochMetric,
     Feedback,
+    ModelChange,
+    ModelChangeKind,
     PendingCorrection,
     Prediction,
     PredictionSource,
@@ -34,7 +36,14 @@ from db.models import (
     TrainingRun,
     utc_now,
 )
-from db.views import LabelledSample, PendingCorrectionView, RunSummary, Statistics
+from db.views import (
+    DailyUsage,
+    LabelledSample,
+    ModelChangeView,
+    PendingCorrectionView,
+    RunSummary,
+    Statistics,
+)
 
 E = TypeVar("E", bound=enum.StrEnum)
 Row = TypeVarTuple("Row")
@@ -513,6 +522,39 @@ def purge_expired_corrections(session: Session, *, now: datetime | None = None) 
     return result.rowcount
 
 
+# --- Changes of the serving model by hand -------------------------------------------------------
+
+
+def record_model_change(
+    session: Session,
+    *,
+    kind: str,
+    version: str,
+    previous_version: str | None,
+    requested_by: str,
+    now: datetime | None = None,
+) -> int:
+    """Record that an admin made `version` serve instead of `previous_version`; return the record's id."""
+    if version == previous_version:
+        raise ValueError(f"{version!r} is already serving: nothing changed")
+    change = ModelChange(
+        created_at=_now(now),
+        kind=_member(ModelChangeKind, kind, "kind"),
+        version=version,
+        previous_version=previous_version,
+        requested_by=requested_by[:64],
+    )
+    session.add(change)
+    session.flush()
+    return change.id
+
+
+def model_changes(session: Session, limit: int = 20) -> list[ModelChangeView]:
+    """The last `limit` changes of the serving model by hand, newest first."""
+    statement = select(ModelChange).order_by(ModelChange.id.desc()).limit(limit)
+    return [ModelChangeView.from_row(row) for row in session.scalars(statement)]
+
+
 # --- Statistics and retention ----------------------------------------------------------------------
 
 
@@ -553,6 +595,45 @@ def statistics(session: Session, *, now: datetime | None = None, recent_runs_lim
         current_model_version=current_model_version(session),
         recent_runs=recent_runs(session, limit=recent_runs_limit),
     )
+
+
+def daily_usage(session: Session, *, days: int = 30, now: datetime | None = None) -> list[DailyUsage]:
+    """Answers and verdicts per UTC day over the last `days` days, oldest first, days without any included.
+
+    A verdict counts on the day of the answer it judges, so each day's accuracy is that of the
+    answers the model gave that day.
+    """
+    if days < 1:
+        raise ValueError(f"days must be at least 1, got {days}")
+    today = _now(now).date()
+    first_day = today - timedelta(days=days - 1)
+    since = datetime(first_day.year, first_day.month, first_day.day, tzinfo=UTC)
+    day = _utc_day(session, Prediction.created_at)
+    rows = session.execute(
+        select(
+            day.label("day"),
+            func.count(Prediction.id),
+            func.count(Feedback.id),
+            func.count(Feedback.id).filter(Feedback.correct.is_(True)),
+        )
+        .outerjoin(Feedback, Feedback.prediction_id == Prediction.id)
+        .where(Prediction.created_at >= since)
+        .group_by(literal_column("day"))
+    )
+    counted = {date.fromisoformat(str(row[0])[:10]): row[1:] for row in rows}
+    usage = []
+    for offset in range(days):
+        current = first_day + timedelta(days=offset)
+        predictions, verdicts, right = counted.get(current, (0, 0, 0))
+        usage.append(DailyUsage(day=current, predictions=predictions, verdicts=verdicts, judged_right=right))
+    return usage
+
+
+def _utc_day(session: Session, column: Any) -> Any:
+    """The UTC calendar day of a timestamp column, in the database's own date function."""
+    if session.get_bind().dialect.name == "postgresql":
+        return func.date(func.timezone("UTC", column))
+    return func.date(column)  # SQLite stores the UTC instant as naive text
 
 
 def purge_older_than(session: Session, days: int, *, now: datetime | None = None) -> int:

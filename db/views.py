@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, NamedTuple
 
-from db.models import EpochMetric, RunStatus, RunTrigger, TrainingRun
+from db.models import EpochMetric, ModelChange, ModelChangeKind, RunStatus, RunTrigger, TrainingRun
 
 
 @dataclass(frozen=True)
@@ -126,3 +126,42 @@ class LabelledSample(NamedTuple):
     sample_id: int
     pixels: bytes
     label: int
+
+
+@dataclass(frozen=True)
+class ModelChangeView:
+    """An admin's change of the serving model."""
+
+    id: int
+    created_at: datetime
+    kind: ModelChangeKind
+    version: str
+    previous_version: str | None
+    requested_by: str
+
+    @classmethod
+    def from_row(cls, row: ModelChange) -> ModelChangeView:
+        """Copy a ModelChange row."""
+        return cls(
+            id=row.id,
+            created_at=row.created_at,
+            kind=row.kind,
+            version=row.version,
+            previous_version=row.previous_version,
+            requested_by=row.requested_by,
+        )
+
+
+@dataclass(frozen=True)
+class DailyUsage:
+    """One UTC day: answers given, verdicts on them, and how many verdicts said right."""
+
+    day: date
+    predictions: int
+    verdicts: int
+    judged_right: int
+
+    @property
+    def accuracy(self) -> float | None:
+        """The share of that day's verdicts that said right, or None without verdicts."""
+        return self.judged_right / self.verdicts if self.verdicts else None

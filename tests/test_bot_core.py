@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +27,7 @@ TOKEN = "123456789:AAE-test-token-for-the-local-emulator01"
 @pytest.fixture
 def clean_environment(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     for name in list(os.environ):
-        if name.startswith(("TELEGRAM_", "ADMIN_", "RETRAIN_", "PHOTOS_", "HASH_", "DATABASE_URL")):
+        if name.startswith(("TELEGRAM_", "ADMIN_", "RETRAIN_", "PHOTOS_", "HASH_", "DATABASE_URL", "WEB_")):
             monkeypatch.delenv(name)
     return monkeypatch
 
@@ -69,19 +67,30 @@ def test_hashing_ids_needs_a_secret(clean_environment: pytest.MonkeyPatch) -> No
         load_settings(_env_file=None)
 
 
-def test_running_without_a_token_prints_one_clear_line(tmp_path: Path) -> None:
-    environment = {key: value for key, value in os.environ.items() if not key.startswith("TELEGRAM_")}
-    completed = subprocess.run(
-        [sys.executable, "-m", "bot"],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env={**environment, "PYTHONPATH": str(PROJECT_ROOT)},
-        timeout=60,
-    )
-    assert completed.returncode == 2
-    assert "@BotFather" in completed.stderr and "Traceback" not in completed.stderr
-    assert len(completed.stderr.strip().splitlines()) == 2  # "cannot start:" and the reason
+def test_without_a_token_the_settings_mean_the_web_app_alone(clean_environment: pytest.MonkeyPatch) -> None:
+    settings = load_settings(_env_file=None)
+    assert settings.telegram_bot_token is None
+    assert (settings.web_host, settings.web_port) == ("127.0.0.1", 8000)
+    clean_environment.setenv("TELEGRAM_BOT_TOKEN", "  ")
+    assert load_settings(_env_file=None).telegram_bot_token is None
+
+
+def test_web_settings_are_checked(clean_environment: pytest.MonkeyPatch) -> None:
+    clean_environment.setenv("WEB_PUBLIC_URL", "http://digits.example.org")
+    clean_environment.setenv("ADMIN_TOKEN", "short")
+    clean_environment.setenv("WEB_PORT", "70000")
+    with pytest.raises(SettingsError) as error:
+        load_settings(_env_file=None)
+    lines = str(error.value).splitlines()
+    assert any(line.startswith("WEB_PUBLIC_URL must be the web app's public https address") for line in lines)
+    assert any(line.startswith("ADMIN_TOKEN must be at least 16 characters") for line in lines)
+    assert any(line.startswith("WEB_PORT") for line in lines)
+    clean_environment.setenv("WEB_PUBLIC_URL", "https://digits.example.org/")
+    clean_environment.setenv("ADMIN_TOKEN", "a-long-enough-admin-token")
+    clean_environment.setenv("WEB_PORT", "8080")
+    settings = load_settings(_env_file=None)
+    assert settings.web_public_url == "https://digits.example.org"
+    assert "a-long-enough-admin-token" in settings.secrets and "a-long-enough" not in repr(settings)
 
 
 def test_the_token_never_reaches_the_log(caplog: pytest.LogCaptureFixture) -> None:

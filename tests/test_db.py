@@ -34,7 +34,15 @@ from db.models import (
 from db.session import current_revision, downgrade, head_revision, make_engine, make_session_factory, upgrade
 
 POSTGRES_URL = os.environ.get("TEST_DATABASE_URL")
-TABLES = {"training_runs", "epoch_metrics", "predictions", "digit_samples", "feedback", "pending_corrections"}
+TABLES = {
+    "training_runs",
+    "epoch_metrics",
+    "predictions",
+    "digit_samples",
+    "feedback",
+    "pending_corrections",
+    "model_changes",
+}
 # A fixed "now" in the afternoon, so "today" and "the last 7 days" are unambiguous.
 NOW = datetime(2026, 3, 14, 15, 0, tzinfo=UTC)
 
@@ -621,6 +629,59 @@ def test_statistics_of_an_empty_database(session: Session) -> None:
     assert stats.accuracy is None
     assert stats.confusion == [[0] * 10 for _ in range(10)]
     assert (stats.current_model_version, stats.recent_runs) == (None, [])
+
+
+def test_daily_usage_counts_each_days_answers_and_verdicts(session: Session) -> None:
+    two_days_ago = NOW - timedelta(days=2)
+    right = predict(session, "1", user="ann", at=two_days_ago.replace(hour=0, minute=1))
+    wrong = predict(session, "2", user="bob", at=two_days_ago.replace(hour=23, minute=59), tag=5)
+    predict(session, "3", user="ann", at=two_days_ago, tag=9)
+    today = predict(session, "4", user="cat", at=NOW, tag=13)
+    predict(session, "5", user="cat", at=NOW - timedelta(days=40), tag=17)  # before the window
+    repository.record_feedback(session, right, user_id="ann", correct=True)
+    repository.record_feedback(session, wrong, user_id="bob", correct=False, corrected_digits="7")
+    repository.record_feedback(session, today, user_id="cat", correct=True)
+    session.commit()
+
+    usage = repository.daily_usage(session, days=7, now=NOW)
+    assert [day.day for day in usage] == [NOW.date() - timedelta(days=6 - offset) for offset in range(7)]
+    by_day = {day.day: (day.predictions, day.verdicts, day.judged_right) for day in usage}
+    assert by_day[two_days_ago.date()] == (3, 2, 1)
+    assert by_day[NOW.date()] == (1, 1, 1)
+    assert sum(day.predictions for day in usage) == 4
+    assert usage[0].accuracy is None and usage[-1].accuracy == 1.0
+    with pytest.raises(ValueError, match="at least 1"):
+        repository.daily_usage(session, days=0)
+
+
+def test_changes_of_the_serving_model_are_recorded_newest_first(session: Session) -> None:
+    first = repository.record_model_change(
+        session, kind="promote", version="v2", previous_version="v1", requested_by="admin", now=NOW
+    )
+    second = repository.record_model_change(
+        session,
+        kind="roll_back",
+        version="v1",
+        previous_version="v2",
+        requested_by="admin",
+        now=NOW + timedelta(minutes=5),
+    )
+    session.commit()
+    changes = repository.model_changes(session)
+    assert [change.id for change in changes] == [second, first]
+    assert (changes[0].kind, changes[0].version, changes[0].previous_version) == ("roll_back", "v1", "v2")
+    assert changes[1].created_at == NOW
+    with pytest.raises(ValueError, match="already serving"):
+        repository.record_model_change(
+            session, kind="promote", version="v1", previous_version="v1", requested_by="admin"
+        )
+    with pytest.raises(ValueError, match="unknown kind"):
+        repository.record_model_change(
+            session, kind="swap", version="v3", previous_version="v1", requested_by="admin"
+        )
+    with pytest.raises(IntegrityError):
+        session.execute(text("UPDATE model_changes SET kind = 'swap' WHERE id = :id"), {"id": first})
+    session.rollback()
 
 
 def test_purge_deletes_old_predictions_with_their_samples_and_feedback(session: Session) -> None:

@@ -24,6 +24,15 @@ BAR_WIDTH = 16
 NOTES_SHOWN = 4
 
 
+@dataclass(frozen=True)
+class RunMark:
+    """A turning point of a run, to mark on its curves: the learning rate cut, early stopping, a cancel."""
+
+    kind: str  # the engine's event kind: "lr_reduced", "early_stopped" or "cancelled"
+    epoch: int
+    learning_rate: float | None = None
+
+
 @dataclass
 class RunProgress:
     """What is known of a run so far."""
@@ -41,6 +50,7 @@ class RunProgress:
     notes: list[str] = field(default_factory=list)
     # Every epoch's metrics, for curves drawn as the run goes.
     history: list[dict[str, float]] = field(default_factory=list)
+    marks: list[RunMark] = field(default_factory=list)
     status: RunStatus = RunStatus.RUNNING
     report: RunReport | None = None
     error: str | None = None
@@ -66,6 +76,7 @@ class RunProgress:
         note = _note(event)
         if note is not None:
             self.notes.append(say("progress.note", epoch=event.epoch, message=note))
+            self.marks.append(RunMark(event.kind, event.epoch, event.metrics.get("learning_rate")))
 
 
 def _note(event: TrainingEvent) -> str | None:

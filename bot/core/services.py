@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.core.delivery import ChatSender
 from bot.core.leadership import Leadership
 from bot.core.progress import ProgressHub
 from bot.core.queued_training import QueuedTraining
@@ -24,7 +25,7 @@ from bot.core.reading_pool import ReadingPool
 from bot.core.schedule import Schedule
 from bot.core.training import TrainingPlan, TrainingRequest, TrainingSupervisor
 from bot.settings import Settings
-from db.models import RunTrigger
+from db.models import Channel, RunTrigger
 from mnist_engine.registry import ModelRegistry, RegistryError
 from mnist_engine.serving import NoModelError
 
@@ -45,6 +46,8 @@ class Services:
     schedule: Schedule
     # Set when REDIS_URL is: which of several instances relays shared work.
     leadership: Leadership | None = None
+    # Front ends that can post into their chats for another front end (bot.core.delivery).
+    chat_senders: dict[Channel, ChatSender] = field(default_factory=dict)
 
 
 def build_services(

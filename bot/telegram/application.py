@@ -34,6 +34,8 @@ from bot.telegram.user_handlers import (
     on_error,
     start,
 )
+from bot.telegram.web_app import TelegramChatSender, show_draw_menu_button
+from db.models import Channel
 
 # The Application as ApplicationBuilder makes it with an AIORateLimiter (its per-call argument: retries).
 TelegramApplication = Application[
@@ -73,6 +75,8 @@ def build_telegram_application(services: Services) -> TelegramApplication:
     )
     application.bot_data[SERVICES_KEY] = services
     services.admins.add(TelegramProgress(application.bot, settings.progress_chat_ids))
+    # The web front end posts drawings made in the Telegram Web App back into the chat through this.
+    services.chat_senders[Channel.TELEGRAM] = TelegramChatSender(application.bot)
 
     admins = filters.User(user_id=settings.admin_user_ids)
     application.add_handler(CommandHandler(["start", "help"], start))
@@ -96,5 +100,14 @@ def build_telegram_application(services: Services) -> TelegramApplication:
 
 
 async def announce_commands(application: TelegramApplication) -> None:
-    """Show the commands in Telegram's menu."""
+    """Show the commands in Telegram's menu, and Draw beside them when the web app is public."""
     await application.bot.set_my_commands(COMMAND_MENU)
+    public_url = services_of_application(application).settings.web_public_url
+    if public_url:
+        await show_draw_menu_button(application.bot, public_url)
+
+
+def services_of_application(application: TelegramApplication) -> Services:
+    """The services build_telegram_application stored in bot_data."""
+    services: Services = application.bot_data[SERVICES_KEY]
+    return services

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, PhotoSize, Update
+from telegram import Message, PhotoSize, Update
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import ContextTypes
 
@@ -19,6 +19,7 @@ from bot.core.replies import (
 )
 from bot.core.texts import say
 from bot.telegram.context import services_of
+from bot.telegram.keyboards import draw_keyboard, keyboard
 from db.models import Channel, PredictionSource
 
 logger = logging.getLogger(__name__)
@@ -28,9 +29,19 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Greet the person and explain what the bot does (and the admin commands, to admins)."""
     if update.effective_message is None or update.effective_user is None:
         return
+    settings = services_of(context).settings
     text = say("help")
-    if update.effective_user.id in services_of(context).settings.admin_user_ids:
+    if update.effective_user.id in settings.admin_user_ids:
         text += "\n\n" + say("admin_help")
+    # Telegram allows a Web App button only in a private chat.
+    if (
+        settings.web_public_url
+        and update.effective_chat is not None
+        and update.effective_chat.type == "private"
+    ):
+        text += "\n\n" + say("web.telegram.start_hint")
+        await update.effective_message.reply_text(text, reply_markup=draw_keyboard(settings.web_public_url))
+        return
     await update.effective_message.reply_text(text)
 
 
@@ -198,15 +209,6 @@ def choose_photo_size(sizes: tuple[PhotoSize, ...], min_side: int) -> PhotoSize:
         if max(size.width, size.height) >= min_side:
             return size
     return ordered[-1]
-
-
-def keyboard(rows: list[list[Button]]) -> InlineKeyboardMarkup | None:
-    """Turn the core's buttons into Telegram's inline keyboard."""
-    if not rows:
-        return None
-    return InlineKeyboardMarkup(
-        [[InlineKeyboardButton(button.label, callback_data=button.action) for button in row] for row in rows]
-    )
 
 
 async def edit_quietly(

@@ -126,6 +126,21 @@ def delete_my_commands(state: TelegramState, params: dict[str, Any]) -> bool:
     return True
 
 
+@_handles("setChatMenuButton")
+def set_chat_menu_button(state: TelegramState, params: dict[str, Any]) -> bool:
+    button = params.get("menu_button") or {"type": "default"}
+    if button.get("type") == "web_app":
+        url = button.get("web_app", {}).get("url", "")
+        if not str(url).startswith("https://"):
+            raise BotApiError.bad_request("WEBAPP_URL_INVALID: only https addresses can be opened")
+        if not 1 <= len(button.get("text", "")) <= 64:
+            raise BotApiError.bad_request("BUTTON_TEXT_INVALID")
+    elif button.get("type") not in ("commands", "default"):
+        raise BotApiError.bad_request("can't parse menu button")
+    state.menu_buttons[str(params.get("chat_id", "default"))] = button
+    return True
+
+
 def _commands_key(state: TelegramState, params: dict[str, Any]) -> str:
     """Commands are stored per scope and language, like Telegram's command lists."""
     scope = params.get("scope", {"type": "default"})

@@ -59,6 +59,8 @@ class TelegramState:
     on_new_update: Callable[[], None] = lambda: None
     allowed_updates: frozenset[str] | None = None
     commands: dict[str, list[dict[str, str]]] = field(default_factory=dict)
+    # setChatMenuButton: per chat id, or "default" for every private chat.
+    menu_buttons: dict[str, dict[str, Any]] = field(default_factory=dict)
     callback_queries: dict[str, CallbackQueryRecord] = field(default_factory=dict)
     # Every file object Telegram handed out, by file_id: what kind it is and its object (for re-sending).
     file_objects: dict[str, tuple[str, Any]] = field(default_factory=dict)
