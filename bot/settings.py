@@ -198,7 +198,6 @@ class Settings(EngineSettings, DatabaseSettings):
 
 def _password(url: str | None) -> str | None:
     """The password inside a URL such as redis://:secret@host:6379/0, which must not be logged either."""
-
     return urlsplit(url).password if url else None
 
 
