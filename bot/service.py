@@ -23,6 +23,7 @@ from db import repository
 from db.session import make_engine, make_session_factory, upgrade
 
 if TYPE_CHECKING:
+    from bot.discord.client import DigitBot
     from bot.telegram.application import TelegramApplication
 
 logger = logging.getLogger("bot")
@@ -110,8 +111,14 @@ async def serve(services: Services) -> None:
 
 
 def front_ends(services: Services) -> list[contextlib.AbstractAsyncContextManager[object]]:
-    """Every front end the settings ask for, not yet started."""
-    return [running_telegram(services)]
+    """Every front end whose token is set, not yet started."""
+    settings = services.settings
+    running: list[contextlib.AbstractAsyncContextManager[object]] = []
+    if settings.telegram_bot_token:
+        running.append(running_telegram(services))
+    if settings.discord_bot_token:
+        running.append(running_discord(services))
+    return running
 
 
 @contextlib.asynccontextmanager
@@ -144,3 +151,34 @@ async def running_telegram(services: Services, poll_timeout: int = 10) -> AsyncI
             if application.updater is not None:
                 await application.updater.stop()
             await application.stop()
+
+
+@contextlib.asynccontextmanager
+async def running_discord(services: Services) -> AsyncIterator[DigitBot]:
+    """The Discord front end, connected to the gateway, as discord.py's docs show for `async with client`."""
+    from bot.discord.client import build_discord_bot  # discord.py loads only when it runs
+
+    settings = services.settings
+    if settings.discord_bot_token is None:
+        raise ValueError("DISCORD_BOT_TOKEN is not set; the Discord front end cannot start")
+    bot = build_discord_bot(services)
+    logger.info(
+        "Discord: admins %s, admin role %s, progress to %s",
+        sorted(settings.discord_admin_user_ids),
+        settings.discord_admin_role_id,
+        settings.discord_progress_channel_id or "the admins' direct messages",
+    )
+    async with bot:
+        connection = asyncio.create_task(bot.start(settings.discord_bot_token), name="discord-gateway")
+        ready = asyncio.create_task(bot.wait_until_ready(), name="discord-ready")
+        await asyncio.wait({connection, ready}, return_when=asyncio.FIRST_COMPLETED)
+        if connection.done():  # it ended before READY: a wrong token, a refused intent, no network
+            ready.cancel()
+            connection.result()
+            raise RuntimeError("the Discord connection ended before it was ready")
+        try:
+            yield bot
+        finally:
+            await bot.close()
+            with contextlib.suppress(asyncio.CancelledError):
+                await connection

@@ -145,9 +145,8 @@ def main() -> None:
     subset = reduce_spec(json.loads(args.spec.read_text(encoding="utf-8")))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(render(subset), encoding="utf-8")
-    print(
-        f"wrote {len(subset['routes'])} routes and {len(subset['components']['schemas'])} schemas to {args.out}"
-    )
+    routes, schemas = len(subset["routes"]), len(subset["components"]["schemas"])
+    print(f"wrote {routes} routes and {schemas} schemas to {args.out}")
 
 
 if __name__ == "__main__":

@@ -1,11 +1,16 @@
-"""Shared fixtures: verified MNIST (fetched once into the data directory) and quiet TensorFlow."""
+"""Shared fixtures: verified MNIST (fetched once into the data directory), a served model, quiet TensorFlow."""
 
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from mnist_engine.training.dataset import Mnist
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -24,3 +29,25 @@ def mnist(data_dir: Path):
     from mnist_engine.training.dataset import load_mnist
 
     return load_mnist(data_dir)
+
+
+@pytest.fixture(scope="session")
+def trained_model_dir(tmp_path_factory: pytest.TempPathFactory, mnist: Mnist) -> Path:
+    """A serving small CNN trained for one epoch on 15,000 MNIST images (about 98% on the test set)."""
+    from mnist_engine.registry import ModelRegistry
+    from mnist_engine.training.store import save_version
+    from mnist_engine.training.train import TrainingConfig, train
+
+    model_dir = tmp_path_factory.mktemp("served-models")
+    registry = ModelRegistry(model_dir)
+    config = TrainingConfig(
+        architecture="small-cnn", epochs=1, train_limit=15000, validation_size=2000, test_limit=2000
+    )
+    registry.set_current(save_version(registry, train(mnist, config)))
+    return model_dir
+
+
+@pytest.fixture
+def model_dir(trained_model_dir: Path, tmp_path: Path) -> Path:
+    """A private copy of the served models, so a test that promotes does not affect the others."""
+    return Path(shutil.copytree(trained_model_dir, tmp_path / "models"))

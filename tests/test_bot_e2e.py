@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from itertools import pairwise
 from pathlib import Path
 
@@ -26,28 +25,8 @@ from db.models import DigitSample, Feedback, Prediction, RunStatus, TrainingRun
 from db.session import make_engine, make_session_factory, upgrade
 from mnist_engine.registry import ModelRegistry
 from mnist_engine.training.dataset import Mnist
-from mnist_engine.training.store import save_version
-from mnist_engine.training.train import TrainingConfig, train
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="session")
-def trained_model_dir(tmp_path_factory: pytest.TempPathFactory, mnist: Mnist) -> Path:
-    """A serving small CNN trained for one epoch on 15,000 MNIST images (about 98% on the test set)."""
-    model_dir = tmp_path_factory.mktemp("served-models")
-    registry = ModelRegistry(model_dir)
-    config = TrainingConfig(
-        architecture="small-cnn", epochs=1, train_limit=15000, validation_size=2000, test_limit=2000
-    )
-    registry.set_current(save_version(registry, train(mnist, config)))
-    return model_dir
-
-
-@pytest.fixture
-def model_dir(trained_model_dir: Path, tmp_path: Path) -> Path:
-    """A private copy of the served models, so a test that promotes does not affect the others."""
-    return Path(shutil.copytree(trained_model_dir, tmp_path / "models"))
 
 
 @pytest.fixture

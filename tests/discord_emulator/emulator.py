@@ -236,7 +236,10 @@ class DiscordEmulator:
                 if len(value) > item.get("max_length", 4000) or len(value) < item.get("min_length", 0):
                     raise ValueError(f"{value!r} breaks the length limits of input {custom_id!r}")
             rows = [
-                {"type": 1, "components": [{"type": 4, "custom_id": custom_id, "value": values.get(custom_id, "")}]}
+                {
+                    "type": 1,
+                    "components": [{"type": 4, "custom_id": custom_id, "value": values.get(custom_id, "")}],
+                }
                 for custom_id in inputs
             ]
             data = {"custom_id": opener.modal["custom_id"], "components": rows}
@@ -322,14 +325,26 @@ class DiscordEmulator:
         recent = self.calls[-_CALLS_SHOWN_ON_TIMEOUT:]
         lines = [f"  {call.route} -> {call.status} {call.error or ''}" for call in recent]
         name = getattr(predicate, "__qualname__", repr(predicate))
-        return f"{name} stayed falsy for {timeout}s; the bot's last REST calls:\n" + ("\n".join(lines) or "  (none)")
+        return f"{name} stayed falsy for {timeout}s; the bot's last REST calls:\n" + (
+            "\n".join(lines) or "  (none)"
+        )
 
     # Fault injection
 
     def fail_next(
-        self, route: str, *, status: int = 429, retry_after: float = 1.0, code: int = 0, message: str = "", times: int = 1
+        self,
+        route: str,
+        *,
+        status: int = 429,
+        retry_after: float = 1.0,
+        code: int = 0,
+        message: str = "",
+        times: int = 1,
     ) -> None:
-        """Make the next `times` calls of a route ("PATCH /channels/{channel_id}/messages/{message_id}") fail."""
+        """Make the next `times` calls of a route fail.
+
+        `route` as the spec names it: "PATCH /channels/{channel_id}/messages/{message_id}".
+        """
         if not any(known.key == route for known in self._state.spec.routes):
             raise ValueError(f"{route!r} is not a route of the committed spec subset")
         error = (
@@ -352,7 +367,9 @@ class DiscordEmulator:
             raise ValueError(f"user {user_id} is not a member of the server; add_member first")
         return channel
 
-    def _store_file(self, channel_id: int, filename: str, data: bytes, content_type: str | None) -> StoredFile:
+    def _store_file(
+        self, channel_id: int, filename: str, data: bytes, content_type: str | None
+    ) -> StoredFile:
         file_id = self._state.snowflake()
         url = f"{self._state.base_url}/attachments/{channel_id}/{file_id}/{filename}"
         stored = StoredFile(file_id, channel_id, filename, content_type, data, url)
@@ -367,10 +384,18 @@ class DiscordEmulator:
                     if not in_guild and command.get("contexts") is not None and 1 not in command["contexts"]:
                         raise ValueError(f"/{name} is not offered in direct messages")
                     return command
-        raise ValueError(f"the bot registered no command /{name} here (guild commands only show in their server)")
+        raise ValueError(
+            f"the bot registered no command /{name} here (guild commands only show in their server)"
+        )
 
     def _use_component(
-        self, user_id: int, message: dict[str, Any], custom_id: str, *, component_type: int, values: list[str] | None = None
+        self,
+        user_id: int,
+        message: dict[str, Any],
+        custom_id: str,
+        *,
+        component_type: int,
+        values: list[str] | None = None,
     ) -> str:
         with self._state.lock:
             channel = self._channel_for(user_id, int(message["channel_id"]))
@@ -382,19 +407,29 @@ class DiscordEmulator:
             components = payloads.component_custom_ids(stored.message["components"])
             component = components.get(custom_id)
             if component is None or component["type"] != component_type:
-                raise ValueError(f"message {message['id']} has no such component {custom_id!r} now; it has {sorted(components)}")
+                raise ValueError(
+                    f"message {message['id']} has no component {custom_id!r} now; it has {sorted(components)}"
+                )
             if component.get("disabled"):
                 raise ValueError(f"component {custom_id!r} is disabled")
             data: dict[str, Any] = {"custom_id": custom_id, "component_type": component_type}
             if values is not None:
                 allowed = {option["value"] for option in component.get("options", [])}
-                if not set(values) <= allowed or not component.get("min_values", 1) <= len(values) <= component.get("max_values", 1):
+                if not set(values) <= allowed or not component.get("min_values", 1) <= len(
+                    values
+                ) <= component.get("max_values", 1):
                     raise ValueError(f"{values} is not a valid choice of {sorted(allowed)}")
                 data["values"] = values
             return self._interaction(MESSAGE_COMPONENT, user_id, channel, data, message=stored.message)
 
     def _interaction(
-        self, kind: int, user_id: int, channel: Channel, data: dict[str, Any], *, message: dict[str, Any] | None = None
+        self,
+        kind: int,
+        user_id: int,
+        channel: Channel,
+        data: dict[str, Any],
+        *,
+        message: dict[str, Any] | None = None,
     ) -> str:
         state = self._state
         interaction = Interaction(
@@ -423,7 +458,9 @@ class DiscordEmulator:
             "attachment_size_limit": MAX_USER_ATTACHMENT_BYTES,
         }
         if channel.type == DM:
-            payload.update(user=state.user(user_id), context=1, authorizing_integration_owners={"0": str(GUILD_ID)})
+            payload.update(
+                user=state.user(user_id), context=1, authorizing_integration_owners={"0": str(GUILD_ID)}
+            )
         else:
             member = payloads.member(state, user_id)
             member["permissions"] = payloads.MEMBER_PERMISSIONS
@@ -451,8 +488,15 @@ def _option_value(option: dict[str, Any], value: Any) -> Any:
     choices = [choice["value"] for choice in option.get("choices") or []]
     if choices and value not in choices:
         raise ValueError(f"option {option['name']!r} offers only {choices}")
-    if "min_value" in option and value < option["min_value"] or "max_value" in option and value > option["max_value"]:
-        raise ValueError(f"option {option['name']!r} takes {option.get('min_value')}..{option.get('max_value')}")
+    if (
+        ("min_value" in option
+        and value < option["min_value"])
+        or ("max_value" in option
+        and value > option["max_value"])
+    ):
+        raise ValueError(
+            f"option {option['name']!r} takes {option.get('min_value')}..{option.get('max_value')}"
+        )
     return value
 
 

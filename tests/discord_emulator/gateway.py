@@ -19,11 +19,20 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from . import payloads
-from .state import DM, DiscordState
+from .state import DiscordState
 
 logger = logging.getLogger(__name__)
 
-DISPATCH, HEARTBEAT, IDENTIFY, RESUME, RECONNECT, INVALID_SESSION, HELLO, HEARTBEAT_ACK = 0, 1, 2, 6, 7, 9, 10, 11
+DISPATCH, HEARTBEAT, IDENTIFY, RESUME, RECONNECT, INVALID_SESSION, HELLO, HEARTBEAT_ACK = (
+    0,
+    1,
+    2,
+    6,
+    7,
+    9,
+    10,
+    11,
+)
 
 GUILD_MESSAGES = 1 << 9
 DIRECT_MESSAGES = 1 << 12

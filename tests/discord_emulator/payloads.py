@@ -16,7 +16,9 @@ REPLY_MESSAGE = 19
 COMMAND_MESSAGE = 20
 # Every permission bit a member with the Administrator permission is shown to have.
 ALL_PERMISSIONS = str((1 << 50) - 1)
-MEMBER_PERMISSIONS = str((1 << 10) | (1 << 11) | (1 << 15) | (1 << 16) | (1 << 31))  # view, send, files, history
+MEMBER_PERMISSIONS = str(
+    (1 << 10) | (1 << 11) | (1 << 15) | (1 << 16) | (1 << 31)
+)  # view, send, files, history
 
 
 def role(role_id: int, name: str, position: int, permissions: str) -> dict[str, Any]:
@@ -58,7 +60,13 @@ def channel(state: DiscordState, stored: Channel) -> dict[str, Any]:
     """A channel object: a DM with its recipient, or a server text channel."""
     if stored.type == DM:
         recipient = state.user(stored.recipient_id or 0)
-        return {"id": str(stored.id), "type": DM, "last_message_id": None, "flags": 0, "recipients": [recipient]}
+        return {
+            "id": str(stored.id),
+            "type": DM,
+            "last_message_id": None,
+            "flags": 0,
+            "recipients": [recipient],
+        }
     return {
         "id": str(stored.id),
         "type": stored.type,

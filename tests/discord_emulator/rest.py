@@ -73,7 +73,12 @@ def get_gateway_bot(state: DiscordState, request: Request) -> Any:
     return {
         "url": state.base_url.replace("http://", "ws://") + "/gateway",
         "shards": 1,
-        "session_start_limit": {"total": 1000, "remaining": 999, "reset_after": 86_400_000, "max_concurrency": 1},
+        "session_start_limit": {
+            "total": 1000,
+            "remaining": 999,
+            "reset_after": 86_400_000,
+            "max_concurrency": 1,
+        },
     }
 
 
@@ -150,7 +155,7 @@ def _overwrite_commands(state: DiscordState, request: Request, guild_id: int | N
             "id": str(state.snowflake()),
             "application_id": state.bot_user["id"],
             "version": str(state.snowflake()),
-            "default_member_permissions": command.get("default_member_permissions"),
+            "default_member_permissions": _permissions(command.get("default_member_permissions")),
             "type": command.get("type", 1),
             "name": command["name"],
             "description": command.get("description") or "",
@@ -164,6 +169,11 @@ def _overwrite_commands(state: DiscordState, request: Request, guild_id: int | N
         commands.append(stored)
     state.commands[guild_id] = commands
     return copy.deepcopy(commands)
+
+
+def _permissions(value: Any) -> str | None:
+    """A permission bit set as Discord answers it: a string of the integer (the bot may send a number)."""
+    return None if value is None else str(value)
 
 
 # Messages
@@ -180,9 +190,7 @@ def create_message(state: DiscordState, request: Request) -> Any:
         referenced = state.stored(channel.id, int(reference["message_id"]))
         if referenced is None:
             if reference.get("fail_if_not_exists", True):
-                raise DiscordApiError.invalid_form_body(
-                    "message_reference", "Unknown message"
-                )
+                raise DiscordApiError.invalid_form_body("message_reference", "Unknown message")
         else:
             message["type"] = payloads.REPLY_MESSAGE
             message["message_reference"] = {
@@ -251,7 +259,9 @@ def interaction_callback(state: DiscordState, request: Request) -> Any:
         _check_modal(data)
         interaction.modal = copy.deepcopy(data)
     elif callback_type != PONG:
-        raise DiscordApiError.invalid_form_body("type", f"Interaction callback type {callback_type} is not supported")
+        raise DiscordApiError.invalid_form_body(
+            "type", f"Interaction callback type {callback_type} is not supported"
+        )
     interaction.response_type = callback_type
     interaction.response_at = time.monotonic()
     if request.query.get("with_response") not in ("1", "true", "True"):
@@ -269,12 +279,18 @@ def interaction_callback(state: DiscordState, request: Request) -> Any:
 
 
 def _respond_with_message(
-    state: DiscordState, interaction: Interaction, callback_type: int, data: dict[str, Any], files: dict[str, UploadedFile]
+    state: DiscordState,
+    interaction: Interaction,
+    callback_type: int,
+    data: dict[str, Any],
+    files: dict[str, UploadedFile],
 ) -> dict[str, Any]:
     """The response message: the bot's answer, or "thinking…" until a follow-up fills it."""
     if callback_type == DEFERRED_MESSAGE:
         flags = (data.get("flags") or 0) & payloads.EPHEMERAL
-        message = payloads.message(state, interaction.channel_id, state.bot_user, flags=flags | payloads.LOADING)
+        message = payloads.message(
+            state, interaction.channel_id, state.bot_user, flags=flags | payloads.LOADING
+        )
     else:
         content = _message_content(state, interaction.channel_id, data, files)
         message = payloads.message(state, interaction.channel_id, state.bot_user, **content)
@@ -367,7 +383,9 @@ def _answered_interaction(state: DiscordState, request: Request) -> Interaction:
     return interaction
 
 
-def _original(state: DiscordState, interaction: Interaction, *, required: bool = True) -> StoredMessage | None:
+def _original(
+    state: DiscordState, interaction: Interaction, *, required: bool = True
+) -> StoredMessage | None:
     message_id = interaction.original_message_id
     if message_id is None and interaction.response_type in (DEFERRED_UPDATE, UPDATE):
         message_id = interaction.message_id
@@ -444,7 +462,10 @@ def _message_content(
         raise DiscordApiError.invalid_form_body("content", f"Must be {MAX_CONTENT} or fewer in length.")
     attachments = _attachments(state, channel_id, body, files, existing or {})
     embeds = [_embed(embed, attachments) for embed in body.get("embeds") or []]
-    if sum(len(embed.get("title", "")) + len(embed.get("description", "")) for embed in embeds) > MAX_EMBED_TOTAL:
+    if (
+        sum(len(embed.get("title", "")) + len(embed.get("description", "")) for embed in embeds)
+        > MAX_EMBED_TOTAL
+    ):
         raise DiscordApiError.invalid_form_body("embeds", "Embed size exceeds maximum size of 6000")
     components = body.get("components") or []
     _check_components(components)
@@ -513,7 +534,9 @@ def _check_components(rows: list[dict[str, Any]]) -> None:
     seen: set[str] = set()
     for row_index, row in enumerate(rows):
         if row.get("type") != 1:
-            raise DiscordApiError.invalid_form_body(f"components.{row_index}", "Top-level components must be action rows")
+            raise DiscordApiError.invalid_form_body(
+                f"components.{row_index}", "Top-level components must be action rows"
+            )
         items = row.get("components") or []
         selects = [item for item in items if item.get("type") in (3, 5, 6, 7, 8)]
         if not items or len(items) > MAX_BUTTONS_PER_ROW or (selects and len(items) > 1):
@@ -524,12 +547,18 @@ def _check_components(rows: list[dict[str, Any]]) -> None:
             custom_id = item.get("custom_id")
             if item.get("type") == 2 and item.get("style") == 5:
                 if custom_id or not item.get("url"):
-                    raise DiscordApiError.invalid_form_body("components", "A link button has a url and no custom_id")
+                    raise DiscordApiError.invalid_form_body(
+                        "components", "A link button has a url and no custom_id"
+                    )
                 continue
             if not custom_id or len(custom_id) > MAX_CUSTOM_ID:
-                raise DiscordApiError.invalid_form_body("custom_id", f"Must be 1 to {MAX_CUSTOM_ID} characters")
+                raise DiscordApiError.invalid_form_body(
+                    "custom_id", f"Must be 1 to {MAX_CUSTOM_ID} characters"
+                )
             if custom_id in seen:
-                raise DiscordApiError.invalid_form_body("custom_id", "Component custom id cannot be duplicated")
+                raise DiscordApiError.invalid_form_body(
+                    "custom_id", "Component custom id cannot be duplicated"
+                )
             seen.add(custom_id)
             if len(item.get("label") or "") > MAX_LABEL:
                 raise DiscordApiError.invalid_form_body("label", f"Must be {MAX_LABEL} or fewer in length.")

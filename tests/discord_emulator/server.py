@@ -117,7 +117,9 @@ class DiscordServer:
                 raise DiscordApiError(501, 0, f"the Discord emulator does not implement {route_key}")
             unknown_query = set(request.query) - route.query
             if unknown_query:
-                raise DiscordApiError.invalid_form_body("query", f"unknown query parameters {sorted(unknown_query)}")
+                raise DiscordApiError.invalid_form_body(
+                    "query", f"unknown query parameters {sorted(unknown_query)}"
+                )
             body, files = await _read_body(request)
             problems = spec.request_errors(route, body)
             if problems:
@@ -127,7 +129,8 @@ class DiscordServer:
                 if failure is not None:
                     raise failure
                 result = HANDLERS[route_key](
-                    self._state, Request(params=params, query=dict(request.query), body=body or {}, files=files)
+                    self._state,
+                    Request(params=params, query=dict(request.query), body=body or {}, files=files),
                 )
             problems = spec.response_errors(route, result) if result is not None else []
             if problems:
@@ -150,9 +153,18 @@ class DiscordServer:
             raise DiscordApiError(401, 0, "401: Unauthorized")
 
     def _record(
-        self, route: str, path: str, body: Any, files: dict[str, UploadedFile], at: float, status: int, error: str | None = None
+        self,
+        route: str,
+        path: str,
+        body: Any,
+        files: dict[str, UploadedFile],
+        at: float,
+        status: int,
+        error: str | None = None,
     ) -> None:
-        call = ApiCall(route=route, path=path, body=body, at=at, status=status, error=error, files=tuple(files))
+        call = ApiCall(
+            route=route, path=path, body=body, at=at, status=status, error=error, files=tuple(files)
+        )
         with self._state.lock:
             self._state.calls.append(call)
 
