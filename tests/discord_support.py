@@ -70,6 +70,11 @@ def buttons(message: dict[str, Any]) -> dict[str, str]:
     }
 
 
+def right_button(message: dict[str, Any]) -> str:
+    """The custom_id of the button that says the answer is right (✅ Right, or ✅ and the first reading)."""
+    return next(custom_id for custom_id in buttons(message).values() if custom_id.startswith("digitbot:ok:"))
+
+
 def answers(emulator: DiscordEmulator, channel_id: int) -> list[dict[str, Any]]:
     """The bot's replies to people's messages in a channel (not its interaction responses)."""
     return [message for message in emulator.messages(channel_id) if "referenced_message" in message]

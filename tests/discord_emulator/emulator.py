@@ -246,7 +246,12 @@ class DiscordEmulator:
             channel = self._state.channel(opener.channel_id)
             message = None if opener.message_id is None else self._state.find_message(opener.message_id)
             return self._interaction(
-                MODAL_SUBMIT, user_id, channel, data, message=None if message is None else message.message
+                MODAL_SUBMIT,
+                user_id,
+                channel,
+                data,
+                message=None if message is None else message.message,
+                opener_token=token,
             )
 
     # What the bot did
@@ -430,6 +435,7 @@ class DiscordEmulator:
         data: dict[str, Any],
         *,
         message: dict[str, Any] | None = None,
+        opener_token: str | None = None,
     ) -> str:
         state = self._state
         interaction = Interaction(
@@ -441,6 +447,7 @@ class DiscordEmulator:
             created=time.monotonic(),
             data=data,
             message_id=None if message is None else int(message["id"]),
+            opener_token=opener_token,
         )
         state.interactions[interaction.token] = interaction
         payload: dict[str, Any] = {

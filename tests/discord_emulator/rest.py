@@ -411,6 +411,9 @@ def _interaction_metadata(state: DiscordState, interaction: Interaction) -> dict
     }
     if interaction.type == 3:
         metadata["interacted_message_id"] = str(interaction.message_id)
+    opener = state.interactions.get(interaction.opener_token or "")
+    if interaction.type == 5 and opener is not None:
+        metadata["triggering_interaction_metadata"] = _interaction_metadata(state, opener)
     return metadata
 
 

@@ -22,10 +22,11 @@ from referencing.jsonschema import DRAFT202012
 SPEC_PATH = Path(__file__).with_name("discord_api_v10_routes.json")
 _BASE_URI = "urn:discord-api-v10"
 # Fields discord.py sends that Discord takes although the OpenAPI preview leaves them out: `nsfw`
-# is in the documentation of commands; `tts` on an edit of a webhook message is ignored.
+# is in the documentation of commands; `tts` on an edit is ignored.
 _ACCEPTED_EXTRA_FIELDS = {
     "PUT /applications/{application_id}/commands": {"nsfw"},
     "PUT /applications/{application_id}/guilds/{guild_id}/commands": {"nsfw"},
+    "PATCH /channels/{channel_id}/messages/{message_id}": {"tts"},
     "PATCH /webhooks/{webhook_id}/{webhook_token}/messages/@original": {"tts"},
     "PATCH /webhooks/{webhook_id}/{webhook_token}/messages/{message_id}": {"tts"},
 }

@@ -73,6 +73,7 @@ class Interaction:
     original_message_id: int | None = None  # the message the response created (4 or 5)
     modal: dict[str, Any] | None = None  # the modal the bot opened (callback 9)
     followups: list[int] = field(default_factory=list)
+    opener_token: str | None = None  # for a modal submission: the interaction that opened the modal
 
 
 @dataclass
