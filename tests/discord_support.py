@@ -75,6 +75,11 @@ def right_button(message: dict[str, Any]) -> str:
     return next(custom_id for custom_id in buttons(message).values() if custom_id.startswith("digitbot:ok:"))
 
 
+def wrong_button(message: dict[str, Any]) -> str:
+    """The custom_id of the button that opens the digit pad (❌ Wrong, or ❌ Neither)."""
+    return next(custom_id for custom_id in buttons(message).values() if custom_id.startswith("digitbot:no:"))
+
+
 def answers(emulator: DiscordEmulator, channel_id: int) -> list[dict[str, Any]]:
     """The bot's replies to people's messages in a channel (not its interaction responses)."""
     return [message for message in emulator.messages(channel_id) if "referenced_message" in message]
