@@ -1,4 +1,4 @@
-"""Shared fixtures: verified MNIST (fetched once into the data directory), a served model, quiet TensorFlow."""
+"""Shared fixtures: verified MNIST (fetched once into the data directory), a served model, quiet TF."""
 
 from __future__ import annotations
 
