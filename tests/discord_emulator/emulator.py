@@ -495,11 +495,8 @@ def _option_value(option: dict[str, Any], value: Any) -> Any:
     choices = [choice["value"] for choice in option.get("choices") or []]
     if choices and value not in choices:
         raise ValueError(f"option {option['name']!r} offers only {choices}")
-    if (
-        ("min_value" in option
-        and value < option["min_value"])
-        or ("max_value" in option
-        and value > option["max_value"])
+    if ("min_value" in option and value < option["min_value"]) or (
+        "max_value" in option and value > option["max_value"]
     ):
         raise ValueError(
             f"option {option['name']!r} takes {option.get('min_value')}..{option.get('max_value')}"
