@@ -54,7 +54,7 @@ class DigitBot(commands.Bot):
         await self.add_cog(Pictures(self))
         await self.add_cog(AdminCommands(self))
         self.add_dynamic_items(VerdictButton, TypeNumberButton)
-        self.tree.on_error = self.on_app_command_error
+        self.tree.error(self.on_app_command_error)
         await self.publish_commands()
         self.services.admins.add(self.progress)
 

@@ -57,12 +57,13 @@ class VerdictButton(
     async def from_custom_id(
         cls,
         interaction: discord.Interaction[Any],
-        item: discord.ui.Button[discord.ui.View],
+        item: discord.ui.Item[Any],
         match: re.Match[str],
         /,
     ) -> VerdictButton:
         """Rebuild the button from its custom_id (after a restart as well)."""
-        return cls(match["action"], item.label or "?")
+        label = item.label if isinstance(item, discord.ui.Button) else None
+        return cls(match["action"], label or "?")
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
         """Record the verdict, or show the pad with what was typed so far."""
@@ -101,7 +102,7 @@ class TypeNumberButton(
     async def from_custom_id(
         cls,
         interaction: discord.Interaction[Any],
-        item: discord.ui.Button[discord.ui.View],
+        item: discord.ui.Item[Any],
         match: re.Match[str],
         /,
     ) -> TypeNumberButton:

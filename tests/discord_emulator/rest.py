@@ -309,7 +309,7 @@ def _respond_with_message(
 def followup(state: DiscordState, request: Request) -> Any:
     """A follow-up message; the first after a deferred response fills the "thinking…" message."""
     interaction = _answered_interaction(state, request)
-    original = _original(state, interaction, required=False)
+    original = _original_or_none(state, interaction)
     if original is not None and original.loading:
         _apply_edit(state, original, request.body, request.files, keep_flags=payloads.EPHEMERAL)
         original.loading = False
@@ -383,14 +383,17 @@ def _answered_interaction(state: DiscordState, request: Request) -> Interaction:
     return interaction
 
 
-def _original(
-    state: DiscordState, interaction: Interaction, *, required: bool = True
-) -> StoredMessage | None:
+def _original_or_none(state: DiscordState, interaction: Interaction) -> StoredMessage | None:
+    """The interaction's original response; for a button's deferred update, the button's message."""
     message_id = interaction.original_message_id
     if message_id is None and interaction.response_type in (DEFERRED_UPDATE, UPDATE):
         message_id = interaction.message_id
-    stored = None if message_id is None else state.find_message(message_id)
-    if stored is None and required:
+    return None if message_id is None else state.find_message(message_id)
+
+
+def _original(state: DiscordState, interaction: Interaction) -> StoredMessage:
+    stored = _original_or_none(state, interaction)
+    if stored is None:
         raise DiscordApiError.unknown("Message", 10008)
     return stored
 
