@@ -237,3 +237,39 @@ def _one_button_view() -> discord.ui.View:
     view = discord.ui.View(timeout=None)
     view.add_item(discord.ui.Button(label="press", custom_id="press"))
     return view
+
+
+async def test_a_dropped_connection_is_identified_again(emulator: DiscordEmulator) -> None:
+    async with connected_client(emulator):
+        first = emulator.gateway_sessions[0]["session_id"]
+        emulator.disconnect_bot()
+        await emulator.wait_for(
+            lambda: emulator.is_connected and emulator.gateway_sessions[0]["session_id"] != first, timeout=15
+        )
+
+
+async def test_a_select_choice_reaches_the_view(emulator: DiscordEmulator) -> None:
+    emulator.add_member(USER)
+    chosen: list[list[str]] = []
+
+    class Pick(discord.ui.View):
+        @discord.ui.select(custom_id="digit", options=[discord.SelectOption(label=str(n)) for n in range(10)])
+        async def digit(self, interaction: discord.Interaction, select: discord.ui.Select) -> None:
+            chosen.append(select.values)
+            await interaction.response.edit_message(content=f"picked {select.values[0]}", view=None)
+
+    async with connected_client(emulator) as (client, _):
+        view = Pick(timeout=None)
+        client.add_view(view)
+        sent = await client.get_partial_messageable(emulator.channel_id).send("pick one", view=view)
+        with pytest.raises(ValueError, match="not a valid choice"):
+            emulator.choose(USER, emulator.message(emulator.channel_id, sent.id), "digit", ["11"])
+        emulator.choose(USER, emulator.message(emulator.channel_id, sent.id), "digit", ["7"])
+        await emulator.wait_for(lambda: chosen)
+        edited = await emulator.wait_for(
+            lambda: (
+                emulator.message(emulator.channel_id, sent.id)["content"] == "picked 7"
+                and emulator.message(emulator.channel_id, sent.id)
+            )
+        )
+    assert chosen == [["7"]] and edited["components"] == []
