@@ -12,7 +12,7 @@ import math
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar, TypeVarTuple, cast
 
 from sqlalchemy import CursorResult, Select, delete, distinct, func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -37,6 +37,7 @@ from db.models import (
 from db.views import LabelledSample, PendingCorrectionView, RunSummary, Statistics
 
 E = TypeVar("E", bound=enum.StrEnum)
+Row = TypeVarTuple("Row")
 
 INTERRUPTED_ERROR = "Interrupted: the service restarted while this run was queued or running."
 
@@ -147,6 +148,15 @@ def record_epoch(
     run.best_val_accuracy = max(val_accuracies, default=None)
     run.heartbeat_at = _now(now)
     session.flush()
+
+
+def touch_run(session: Session, run_id: int, *, now: datetime | None = None) -> None:
+    """Refresh a running run's heartbeat: it is alive, even between epochs."""
+    session.execute(
+        update(TrainingRun)
+        .where(TrainingRun.id == run_id, TrainingRun.status.in_(ACTIVE_STATUSES))
+        .values(heartbeat_at=_now(now))
+    )
 
 
 def finish_run(
@@ -403,8 +413,11 @@ def labelled_samples(
             .where(ranked.c.rank <= per_digit_limit)
             .order_by(ranked.c.updated_at.desc(), DigitSample.id.desc())
         )
+    # _labelled keeps samples with a label only; the column itself is nullable, hence the filter's twin.
     return [
-        LabelledSample(sample_id, pixels, label) for sample_id, pixels, label in session.execute(statement)
+        LabelledSample(sample_id, pixels, label)
+        for sample_id, pixels, label in session.execute(statement)
+        if label is not None
     ]
 
 
@@ -413,7 +426,7 @@ def count_new_labelled_samples(session: Session, since: datetime | None = None) 
     return session.scalar(_labelled(select(func.count(DigitSample.id)), since)) or 0
 
 
-def _labelled(statement: Select[Any], since: datetime | None) -> Select[Any]:
+def _labelled(statement: Select[*Row], since: datetime | None) -> Select[*Row]:
     """Restrict a select to samples with a known digit, joined to their feedback, verdicts since `since`."""
     statement = statement.join(Feedback, Feedback.prediction_id == DigitSample.prediction_id).where(
         DigitSample.label.is_not(None)
@@ -501,7 +514,8 @@ def statistics(session: Session, *, now: datetime | None = None, recent_runs_lim
         DigitSample.label.is_not(None)
     )
     for label, predicted, count in session.execute(counts.group_by(DigitSample.label, DigitSample.predicted)):
-        confusion[label][predicted] = count
+        if label is not None:  # the query keeps labelled samples only; this tells the type checker
+            confusion[label][predicted] = count
 
     return Statistics(
         predictions_today=today,
@@ -557,7 +571,7 @@ def _member(enum_class: type[E], value: str, field: str) -> E:
         raise ValueError(f"unknown {field} {value!r}; expected one of {allowed}") from None
 
 
-def _runs() -> Select[tuple[TrainingRun]]:
+def _runs() -> Select[TrainingRun]:
     """A select of runs that loads their epochs in the same round trip."""
     return select(TrainingRun).options(selectinload(TrainingRun.epochs))
 

@@ -39,7 +39,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     # Only errors a user can act on become one line; anything else keeps its traceback.
     try:
-        return arguments.handler(arguments)
+        return int(arguments.handler(arguments))
     except (CommandError, DatasetError, RegistryError, NoModelError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -76,7 +76,8 @@ class ModelRegistry:
         """Return a version's metadata."""
         path = self.path(version) / METADATA_FILE
         try:
-            return json.loads(path.read_text(encoding="utf-8"))
+            metadata: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+            return metadata
         except (OSError, json.JSONDecodeError) as error:
             raise RegistryError(f"cannot read {path}: {error}") from error
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -11,9 +12,13 @@ from pathlib import Path
 import numpy as np
 from emulator import BotApiEmulator
 from PIL import Image, ImageFilter
+from sqlalchemy.orm import Session, sessionmaker
 
 from bot.core.reading_pool import ReadingPool
 from bot.core.services import Services
+from db.session import make_engine, make_session_factory
+from mnist_engine.photo import Recognition
+from mnist_engine.training.dataset import Mnist
 
 TOKEN = "123456789:AAE-test-token-for-the-local-emulator01"
 ADMIN_ID = 1000
@@ -108,3 +113,37 @@ async def running_bot(
     finally:
         os.environ.clear()
         os.environ.update(saved)
+
+
+def read_or_die(image_bytes: bytes) -> tuple[Recognition, str | None]:
+    """A reading worker's function for tests: b"poison" kills its process; anything else reads as nothing."""
+    if image_bytes == b"poison":
+        os._exit(1)  # as a decoder crashing in C, or the out-of-memory killer, would end it
+    time.sleep(0.2)  # long enough for several pictures to be in flight at once
+    return Recognition(digits=[], text=""), "test-model"
+
+
+def model_loaded_in_worker() -> tuple[int, bool]:
+    """Which worker this is, and whether it had the serving model loaded before its first picture."""
+    from bot.core import reading_pool
+
+    model = reading_pool._model
+    return os.getpid(), model is not None and model.version is not None
+
+
+def mnist_digit(mnist: Mnist, label: int, occurrence: int = 0) -> np.ndarray:
+    """The n-th MNIST test image of a digit."""
+    return mnist.x_test[np.flatnonzero(mnist.y_test == label)[occurrence]]
+
+
+def database(tmp_path: Path) -> sessionmaker[Session]:
+    """The test bot's SQLite database (as bot_environment names it)."""
+    return make_session_factory(make_engine(f"sqlite:///{tmp_path / 'bot.sqlite3'}"))
+
+
+def button_data(message: dict, action: str) -> str:
+    """The callback data of the button under `message` that does `action` ("ok", "no", "fx", "sv")."""
+    buttons = [
+        button["callback_data"] for row in message["reply_markup"]["inline_keyboard"] for button in row
+    ]
+    return next(data for data in buttons if data.startswith(f"{action}:"))

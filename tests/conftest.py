@@ -1,16 +1,13 @@
-"""Shared fixtures: verified MNIST (fetched once into the data directory), a served model, quiet TF."""
+"""Shared fixtures: verified MNIST (fetched once into the data directory), quiet TensorFlow, a small
+serving model, and the Telegram Bot API emulator."""
 
 from __future__ import annotations
 
 import os
 import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pytest
-
-if TYPE_CHECKING:
-    from mnist_engine.training.dataset import Mnist
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -32,7 +29,7 @@ def mnist(data_dir: Path):
 
 
 @pytest.fixture(scope="session")
-def trained_model_dir(tmp_path_factory: pytest.TempPathFactory, mnist: Mnist) -> Path:
+def trained_model_dir(tmp_path_factory: pytest.TempPathFactory, mnist):
     """A serving small CNN trained for one epoch on 15,000 MNIST images (about 98% on the test set)."""
     from mnist_engine.registry import ModelRegistry
     from mnist_engine.training.store import save_version
@@ -51,3 +48,13 @@ def trained_model_dir(tmp_path_factory: pytest.TempPathFactory, mnist: Mnist) ->
 def model_dir(trained_model_dir: Path, tmp_path: Path) -> Path:
     """A private copy of the served models, so a test that promotes does not affect the others."""
     return Path(shutil.copytree(trained_model_dir, tmp_path / "models"))
+
+
+@pytest.fixture
+def emulator():
+    """A running Telegram Bot API emulator."""
+    from bot_support import TOKEN
+    from emulator import BotApiEmulator
+
+    with BotApiEmulator(token=TOKEN) as running:
+        yield running

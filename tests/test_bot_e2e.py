@@ -5,44 +5,30 @@ from __future__ import annotations
 from itertools import pairwise
 from pathlib import Path
 
-import numpy as np
 import pytest
 from bot_support import (
     ADMIN_ID,
+    TOKEN,
     USER_ID,
     blank_photo,
     bot_environment,
+    button_data,
+    database,
     digit_photo,
+    mnist_digit,
     replies_to,
     running_bot,
 )
 from emulator import BotApiEmulator
 from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
 
 from db import repository
 from db.models import DigitSample, Feedback, Prediction, RunStatus, TrainingRun
-from db.session import make_engine, make_session_factory, upgrade
+from db.session import upgrade
 from mnist_engine.registry import ModelRegistry
 from mnist_engine.training.dataset import Mnist
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def emulator() -> BotApiEmulator:
-    with BotApiEmulator(token="123456789:AAE-test-token-for-the-local-emulator01") as running:
-        yield running
-
-
-def mnist_digit(mnist: Mnist, label: int, occurrence: int = 0) -> np.ndarray:
-    """The n-th MNIST test image of a digit."""
-    return mnist.x_test[np.flatnonzero(mnist.y_test == label)[occurrence]]
-
-
-def database(tmp_path: Path) -> sessionmaker[Session]:
-    """The test bot's SQLite database."""
-    return make_session_factory(make_engine(f"sqlite:///{tmp_path / 'bot.sqlite3'}"))
 
 
 def no_api_errors(emulator: BotApiEmulator) -> list:
@@ -86,7 +72,7 @@ async def test_a_correction_typed_or_tapped_lands_in_the_database(
     async with running_bot(bot_environment(emulator, tmp_path, model_dir, data_dir)):
         emulator.send_photo(USER_ID, digit_photo([mnist_digit(mnist, 4)]))
         [reply] = await emulator.wait_for(lambda: replies_to(emulator, USER_ID), timeout=20)
-        wrong = reply["reply_markup"]["inline_keyboard"][0][1]["callback_data"]
+        wrong = button_data(reply, "no")
         emulator.press_button(USER_ID, reply, wrong)
         pad = await emulator.wait_for(
             lambda: (
@@ -104,9 +90,7 @@ async def test_a_correction_typed_or_tapped_lands_in_the_database(
         # A second photo, corrected by tapping a digit on the pad.
         emulator.send_photo(USER_ID, digit_photo([mnist_digit(mnist, 2)], seed=3))
         second = (await emulator.wait_for(lambda: replies_to(emulator, USER_ID)[1:], timeout=20))[0]
-        emulator.press_button(
-            USER_ID, second, second["reply_markup"]["inline_keyboard"][0][1]["callback_data"]
-        )
+        emulator.press_button(USER_ID, second, button_data(second, "no"))
         pad = await emulator.wait_for(
             lambda: (
                 emulator.message(USER_ID, second["message_id"]).get("reply_markup")
@@ -215,8 +199,14 @@ async def test_admin_train_reports_progress_records_promotes_and_reloads(
     before = ModelRegistry(model_dir).current_version()
     async with running_bot(
         bot_environment(emulator, tmp_path, model_dir, data_dir, PROMOTION_TOLERANCE="0.1")
-    ):
+    ) as services:
         emulator.send_text(ADMIN_ID, "/train dense 3")
+        # The trainer runs at a lower priority, and sees none of the service's secrets.
+        trainer_pid = await emulator.wait_for(lambda: services.trainer.trainer_pid, timeout=30)
+        # The child lowers its own priority first thing (os.nice), so give it a moment to get there.
+        await emulator.wait_for(lambda: _niceness(trainer_pid) == 10, timeout=30)
+        environment = Path(f"/proc/{trainer_pid}/environ").read_bytes()
+        assert TOKEN.encode() not in environment and b"DATABASE_URL" not in environment
         summary = await emulator.wait_for(
             lambda: [
                 message for message in emulator.messages(ADMIN_ID) if "finished" in message.get("caption", "")
@@ -251,6 +241,11 @@ async def test_admin_train_reports_progress_records_promotes_and_reloads(
         assert run.model_version == after and run.test_accuracy > 0.7
         assert session.scalars(select(Prediction)).one().model_version == after
     assert no_api_errors(emulator) == []
+
+
+def _niceness(pid: int) -> int:
+    """A process's nice value, from /proc (field 19 of its stat line)."""
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
 
 
 async def test_a_crashing_run_is_marked_failed_and_admins_are_told_why(
@@ -393,7 +388,7 @@ async def test_scheduled_retraining_skips_without_corrections_then_learns_from_t
 
         emulator.send_photo(USER_ID, digit_photo([mnist_digit(mnist, 5)]))
         [reply] = await emulator.wait_for(lambda: replies_to(emulator, USER_ID), timeout=20)
-        emulator.press_button(USER_ID, reply, reply["reply_markup"]["inline_keyboard"][0][0]["callback_data"])
+        emulator.press_button(USER_ID, reply, button_data(reply, "ok"))
         await emulator.wait_for(lambda: "recorded" in emulator.message(USER_ID, reply["message_id"])["text"])
         await services.schedule.retrain()
         trainer = services.trainer
@@ -435,7 +430,7 @@ async def test_in_a_group_only_the_sender_can_judge_an_answer(
     async with running_bot(bot_environment(emulator, tmp_path, model_dir, data_dir)):
         emulator.send_photo(USER_ID, digit_photo([mnist_digit(mnist, 3)]), chat_id=group)
         [reply] = await emulator.wait_for(lambda: replies_to(emulator, group), timeout=20)
-        right = reply["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+        right = button_data(reply, "ok")
         emulator.press_button(USER_ID + 5, reply, right, chat_id=group)
         refusal = await emulator.wait_for(
             lambda: [call for call in emulator.calls if call.method == "answerCallbackQuery"]

@@ -102,3 +102,85 @@ def test_engine_never_imports_db_or_bot() -> None:
             "from telegram",
         ):
             assert forbidden not in text, f"{source.name} contains {forbidden!r}"
+
+
+def test_photo_and_serving_read_pictures_without_tensorflow(tmp_path: Path, trained_model_dir: Path) -> None:
+    """The service's reading processes load the pipeline and LiteRT, never TensorFlow (seconds, memory)."""
+    script = f"""
+import sys
+import numpy as np
+from mnist_engine.photo import recognize
+from mnist_engine.serving import CurrentModel
+from PIL import Image
+import io
+buffer = io.BytesIO()
+Image.fromarray(np.full((200, 200), 255, np.uint8)).save(buffer, "PNG")
+recognize(buffer.getvalue(), CurrentModel({str(trained_model_dir)!r}))
+from bot.core import reading_pool, replies, texts
+loaded = sorted(name for name in sys.modules if name.split(".")[0] in ("tensorflow", "keras"))
+print(loaded)
+"""
+    completed = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=PROJECT_ROOT
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.strip() == "[]"
+
+
+def test_the_gpu_extra_adds_cuda_to_the_one_tensorflow() -> None:
+    from importlib.metadata import requires
+
+    from packaging.requirements import Requirement
+
+    def tensorflow_distributions(extra: str) -> set[str]:
+        names = set()
+        for line in requires("mnist-digit-bot") or []:
+            requirement = Requirement(line)
+            applies = requirement.marker is None or requirement.marker.evaluate({"extra": extra})
+            if applies and requirement.name.startswith("tensorflow"):
+                names.add(requirement.name)
+        return names
+
+    assert tensorflow_distributions("") == {"tensorflow"}
+    assert tensorflow_distributions("gpu") == {"tensorflow"}  # the same build, with [and-cuda]
+
+
+def test_no_chart_is_drawn_through_pyplot() -> None:
+    """pyplot keeps global state and is not thread-safe; the service draws from threads."""
+    for package in ("bot", "mnist_engine"):
+        for source in (PROJECT_ROOT / package).rglob("*.py"):
+            text = source.read_text()
+            assert "import matplotlib.pyplot" not in text and "from matplotlib import pyplot" not in text, (
+                source
+            )
+
+
+def test_a_bad_training_option_is_one_clear_line(tmp_path: Path, data_dir: Path) -> None:
+    completed = run_engine("train", "--epochs", "0", model_dir=tmp_path, data_dir=data_dir)
+    assert completed.returncode == 2
+    assert completed.stderr.strip().splitlines()[-1] == "error: epochs must be between 1 and 500, got 0"
+    assert "Traceback" not in completed.stderr
+
+
+def test_a_database_that_cannot_be_opened_is_one_line_then_its_cause(tmp_path: Path) -> None:
+    environment = {
+        **os.environ,
+        "TELEGRAM_BOT_TOKEN": "123456789:AAE-test-token-for-the-local-emulator01",
+        "DATABASE_URL": "postgresql+psycopg://nobody@127.0.0.1:1/none",
+        "MNIST_DATA_DIR": str(tmp_path),
+        "MNIST_MODEL_DIR": str(tmp_path / "models"),
+    }
+    completed = subprocess.run(
+        [sys.executable, "-m", "bot"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=environment,
+        cwd=tmp_path,
+    )
+    assert completed.returncode == 2
+    lines = completed.stderr.strip().splitlines()
+    assert lines[0].startswith("mnist-digit-bot: cannot open the database 127.0.0.1:1/none: OperationalError")
+    # The whole cause follows in the log: the driver's own words, with the traceback.
+    assert "Preparing the database failed" in completed.stderr and "Traceback" in completed.stderr
+    assert "Connection refused" in completed.stderr or "connection failed" in completed.stderr

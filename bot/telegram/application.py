@@ -35,8 +35,14 @@ from bot.telegram.user_handlers import (
     start,
 )
 
+# The Application as ApplicationBuilder makes it with an AIORateLimiter (its per-call argument: retries).
 TelegramApplication = Application[
-    ExtBot[None], ContextTypes.DEFAULT_TYPE, dict[Any, Any], dict[Any, Any], dict[Any, Any], JobQueue[Any]
+    ExtBot[int],
+    ContextTypes.DEFAULT_TYPE,
+    dict[Any, Any],
+    dict[Any, Any],
+    dict[Any, Any],
+    JobQueue[ContextTypes.DEFAULT_TYPE],
 ]
 ADMIN_COMMANDS = ("train", "cancel", "model", "stats")
 COMMAND_MENU = [

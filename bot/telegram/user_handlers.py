@@ -145,8 +145,9 @@ async def handle_verdict_button(update: Update, context: ContextTypes.DEFAULT_TY
         return
     pressed = parse_action(query.data or "")
     message = query.message
-    # An answer too old for Telegram to show (InaccessibleMessage) can be neither edited nor judged.
-    if pressed is None or not isinstance(message, Message):
+    # An answer Telegram no longer shows (older than 48 hours, or deleted: date 0) can be neither
+    # edited nor judged.
+    if pressed is None or not isinstance(message, Message) or not message.is_accessible:
         await query.answer(say("verdict.stale"))
         return
     reader = services_of(context).reader

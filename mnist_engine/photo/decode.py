@@ -11,6 +11,7 @@ import io
 import math
 import struct
 import warnings
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -34,12 +35,12 @@ class ImageError(ValueError):
     same as data, for a service that words it for its people itself.
     """
 
-    def __init__(self, message: str, kind: str, **details: object) -> None:
+    def __init__(self, message: str, kind: str, **details: Any) -> None:
         super().__init__(message)
         self.kind = kind
         self.details = details
 
-    def __reduce__(self) -> tuple[type[ImageError], tuple[str, str], dict[str, object]]:
+    def __reduce__(self) -> tuple[type[ImageError], tuple[str, str], dict[str, Any]]:
         # Raised in reading processes: it must cross back to the service by pickle, keyword details too.
         return (type(self), (str(self), self.kind), self.__dict__)
 
@@ -73,6 +74,15 @@ def decode_image_and_size(
         raise ImageError("This file is empty, so there is no image to read.", "empty")
     if target_long_side is not None and target_long_side < 1:
         raise ValueError(f"target_long_side must be positive or None, got {target_long_side}")
+    try:
+        return _decode(data, max_pixels, target_long_side, exact, grayscale)
+    except MemoryError as error:  # a decoder's own allocation failed: the image is too large, not damaged
+        raise ImageError("This image is too large for me to read safely.", "too_large") from error
+
+
+def _decode(
+    data: bytes, max_pixels: int, target_long_side: int | None, exact: bool, grayscale: bool
+) -> tuple[Image.Image, tuple[int, int]]:
     image = _open(data, max_pixels)
     width, height = image.size
     orientation = _orientation(image)
@@ -92,8 +102,6 @@ def decode_image_and_size(
             image = _to_rgb_or_l(image)
             image = ImageOps.exif_transpose(image) if orientation > 1 else image
     except Image.DecompressionBombError as error:
-        raise ImageError("This image is too large for me to read safely.", "too_large") from error
-    except MemoryError as error:  # a decoder's own allocation failed: the image is too large, not damaged
         raise ImageError("This image is too large for me to read safely.", "too_large") from error
     except _DECODING_ERRORS as error:
         reason = "truncated" if "truncated" in str(error).lower() else "damaged"

@@ -67,4 +67,4 @@ class TensorFlowBackend:
         )
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
-        return self._function(batch).numpy()
+        return np.asarray(self._function(batch).numpy())

