@@ -13,13 +13,12 @@ from discord.ext import commands
 
 from bot.core import admin
 from bot.core.texts import say
-from bot.discord.pictures import clip
+from bot.discord.limits import EMBED_DESCRIPTION_LIMIT, clip
 from mnist_engine.training.architectures import ARCHITECTURES
 
 if TYPE_CHECKING:
     from bot.discord.client import DigitBot
 
-EMBED_DESCRIPTION_LIMIT = 4096
 ARCHITECTURE_CHOICES = [app_commands.Choice(name=name, value=name) for name in ARCHITECTURES]
 
 

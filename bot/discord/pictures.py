@@ -13,6 +13,7 @@ from discord.ext import commands
 from bot.core.reading import Picture
 from bot.core.replies import Reply
 from bot.core.texts import say
+from bot.discord.limits import clip
 from bot.discord.turns import ChannelTurns
 from bot.discord.verdicts import answer_view
 from db.models import Channel, PredictionSource
@@ -22,7 +23,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-MESSAGE_LIMIT = 2000  # characters in a Discord message
 NOT_IMAGES = ("audio/", "text/", "application/", "font/", "model/")
 
 
@@ -130,8 +130,3 @@ def not_an_image(attachment: discord.Attachment) -> str | None:
     if content_type.startswith(NOT_IMAGES) and content_type != "application/octet-stream":
         return say("discord.not_an_image", name=attachment.filename)
     return None
-
-
-def clip(text: str, limit: int = MESSAGE_LIMIT) -> str:
-    """A text that fits in one Discord message."""
-    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import discord
 
 from bot.core.progress import RunProgress, Throttle, progress_text, summary_text
+from bot.discord.limits import EMBED_DESCRIPTION_LIMIT, EMBED_TITLE_LIMIT, clip
 from db.models import RunStatus
 
 if TYPE_CHECKING:
@@ -25,8 +26,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 PROGRESS_EDIT_INTERVAL_SECONDS = 3.0
-EMBED_TITLE_LIMIT = 256
-EMBED_DESCRIPTION_LIMIT = 4096
 COLOURS = {
     "promoted": discord.Colour.green(),
     "kept": discord.Colour.orange(),
@@ -151,7 +150,7 @@ class DiscordProgress:
                 return await channel.send(embed=embed, file=chart)
             if embed is not None:
                 return await channel.send(embed=embed)
-            return await channel.send(text)
+            return await channel.send(clip(text or ""))
         except discord.HTTPException as error:
             logger.warning("Cannot post to the Discord admin channel: %s", error)
             return None
@@ -166,8 +165,8 @@ def summary_embed(run: RunProgress, with_curves: bool) -> discord.Embed:
     else:
         colour = COLOURS["promoted" if report.promoted else "kept"]
     embed = discord.Embed(
-        title=title[:EMBED_TITLE_LIMIT],
-        description=description[:EMBED_DESCRIPTION_LIMIT] or None,
+        title=clip(title, EMBED_TITLE_LIMIT),
+        description=clip(description, EMBED_DESCRIPTION_LIMIT) or None,
         colour=colour,
     )
     if with_curves:
