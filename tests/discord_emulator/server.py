@@ -30,8 +30,11 @@ _CLIENT_MAX_SIZE = 30 * 1024 * 1024
 class DiscordServer:
     """Serves `/api/v10/...`, `/attachments/...` and the `/gateway` WebSocket on 127.0.0.1."""
 
-    def __init__(self, state: DiscordState, token: str, heartbeat_interval_ms: int) -> None:
+    def __init__(
+        self, state: DiscordState, token: str, heartbeat_interval_ms: int, *, check_spec: bool = True
+    ) -> None:
         self._state = state
+        self._check_spec = check_spec
         self._token = token
         self._heartbeat_interval_ms = heartbeat_interval_ms
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -121,7 +124,7 @@ class DiscordServer:
                     "query", f"unknown query parameters {sorted(unknown_query)}"
                 )
             body, files = await _read_body(request)
-            problems = spec.request_errors(route, body)
+            problems = spec.request_errors(route, body) if self._check_spec else []
             if problems:
                 raise DiscordApiError.invalid_form_body("body", "; ".join(problems))
             with self._state.lock:
@@ -132,7 +135,8 @@ class DiscordServer:
                     self._state,
                     Request(params=params, query=dict(request.query), body=body or {}, files=files),
                 )
-            problems = spec.response_errors(route, result) if result is not None else []
+            checked = self._check_spec and result is not None
+            problems = spec.response_errors(route, result) if checked else []
             if problems:
                 raise RuntimeError(f"the emulator's answer breaks the spec: {problems}")
         except DiscordApiError as error:
