@@ -55,6 +55,7 @@ class DiscordProgress:
         self._throttle = Throttle(interval_seconds)
         self._changed = asyncio.Event()
         self._editor: asyncio.Task[None] | None = None
+        self._editing = False
 
     async def progress(self, run: RunProgress) -> None:
         """Note the run's state; the editor shows the newest one when the interval allows."""
@@ -88,14 +89,22 @@ class DiscordProgress:
                 continue  # Discord asked for a longer wait meanwhile
             self._changed.clear()
             if self._latest is not None:
-                await self._show(self._latest)
+                self._editing = True
+                try:
+                    await self._show(self._latest)
+                finally:
+                    self._editing = False
 
     async def _stop_editor(self) -> None:
-        if self._editor is not None:
-            self._editor.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._editor
-            self._editor = None
+        """Stop the editor: an edit under way lands (discord.py may be waiting out a 429 for it)."""
+        editor, self._editor = self._editor, None
+        if editor is None or editor.done():
+            return
+        self._changed.clear()  # no round after the edit under way
+        if not self._editing:
+            editor.cancel()  # it was only waiting for the interval
+        with contextlib.suppress(asyncio.CancelledError):
+            await editor
 
     async def _show(self, run: RunProgress) -> None:
         """Post the run's message (a new run) or edit it in place (only when its text changed)."""
@@ -109,7 +118,6 @@ class DiscordProgress:
             return
         if text == self._shown_text:
             return
-        self._shown_text = text
         for message in self._messages:
             try:
                 await message.edit(content=text)
@@ -120,6 +128,7 @@ class DiscordProgress:
                 logger.warning(
                     "Cannot edit the progress message in channel %s: %s", message.channel.id, error
                 )
+        self._shown_text = text
 
     async def _targets(self) -> list[discord.abc.Messageable]:
         """The progress channel, or each admin's DM channel (opened once)."""
