@@ -116,7 +116,7 @@ async def plain_bot_burst(
     """The burst against discord.py with its defaults and the picture read inline with model.predict."""
     import discord
     import keras
-    import yarl
+    from discord_emulator.clients import connected
 
     from mnist_engine.photo import recognize
     from mnist_engine.serving.model_input import to_model_input
@@ -127,14 +127,7 @@ async def plain_bot_burst(
         def predict_proba(self, images: np.ndarray) -> np.ndarray:
             return model.predict(to_model_input(images), verbose=0)
 
-    discord.http.Route.BASE = emulator.api_base_url
-    intents = discord.Intents.default()
-    client = discord.Client(intents=intents)
-
-    @client.event
-    async def setup_hook() -> None:
-        _, url, _ = await client.http.get_bot_gateway()
-        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(url)
+    client = discord.Client(intents=discord.Intents.default())
 
     @client.event
     async def on_message(message: discord.Message) -> None:
@@ -144,14 +137,8 @@ async def plain_bot_burst(
         recognition = recognize(data, InlinePredict())
         await message.reply(f"I read: {recognition.text}", mention_author=False)
 
-    async with client:
-        connection = asyncio.create_task(client.start(emulator.token))
-        await asyncio.wait_for(client.wait_until_ready(), 30)
-        try:
-            return await burst(emulator, pictures, users, per_user)
-        finally:
-            await client.close()
-            await connection
+    async with connected(client, emulator):
+        return await burst(emulator, pictures, users, per_user)
 
 
 def background_training(data_dir: Path, scratch: Path) -> subprocess.Popen[bytes]:

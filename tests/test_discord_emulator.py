@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import subprocess
@@ -14,9 +13,9 @@ from typing import Any
 import discord
 import httpx
 import pytest
-import yarl
 from discord_emulator import DiscordEmulator
 from discord_emulator import rest as emulator_rest
+from discord_emulator.clients import connected
 from discord_emulator.rest import HANDLERS
 from discord_emulator.spec import SPEC_PATH, load_spec
 
@@ -36,31 +35,15 @@ async def connected_client(
     emulator: DiscordEmulator, intents: discord.Intents | None = None
 ) -> AsyncIterator[tuple[discord.Client, list[discord.Message]]]:
     """A plain discord.py client connected to the emulator, collecting the messages it sees."""
-    discord.http.Route.BASE = emulator.api_base_url
     client = discord.Client(intents=intents or discord.Intents.default(), guild_ready_timeout=0.1)
     seen: list[discord.Message] = []
-
-    @client.event
-    async def setup_hook() -> None:
-        _, url, _ = await client.http.get_bot_gateway()
-        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(url)
 
     @client.event
     async def on_message(message: discord.Message) -> None:
         seen.append(message)
 
-    async with client:
-        connection = asyncio.create_task(client.start(emulator.token))
-        ready = asyncio.create_task(client.wait_until_ready())
-        await asyncio.wait({connection, ready}, timeout=10, return_when=asyncio.FIRST_COMPLETED)
-        if connection.done():
-            ready.cancel()
-            connection.result()  # raises what ended the connection
-        try:
-            yield client, seen
-        finally:
-            await client.close()
-            await connection
+    async with connected(client, emulator):
+        yield client, seen
 
 
 def rest(emulator: DiscordEmulator, method: str, path: str, **kwargs: Any) -> httpx.Response:
@@ -95,11 +78,8 @@ async def test_a_client_identifies_gets_ready_and_heartbeats(emulator: DiscordEm
         await emulator.wait_for(lambda: emulator.gateway_sessions[0]["heartbeats"] >= 3, timeout=5)
         assert client.latency < 1
     await emulator.wait_for(lambda: not emulator.is_connected)
-    assert [call.route for call in emulator.calls] == [
-        "GET /users/@me",
-        "GET /oauth2/applications/@me",
-        "GET /gateway/bot",
-    ]
+    assert [call.route for call in emulator.calls] == ["GET /users/@me", "GET /oauth2/applications/@me"]
+    assert rest(emulator, "GET", "/gateway/bot").json()["url"] == emulator.gateway_url
 
 
 async def test_message_content_is_withheld_without_the_intent_unless_mentioned(

@@ -100,6 +100,11 @@ class DiscordEmulator:
         return self._state.base_url + API_PREFIX
 
     @property
+    def gateway_url(self) -> str:
+        """The gateway's WebSocket URL (what `GET /gateway/bot` answers)."""
+        return self.api_base_url.removesuffix(API_PREFIX).replace("http://", "ws://") + "/gateway"
+
+    @property
     def bot_id(self) -> int:
         """The bot's user id (also its application id)."""
         return int(self._state.bot_user["id"])
