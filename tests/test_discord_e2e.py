@@ -281,10 +281,29 @@ async def test_bad_inputs_each_get_a_clear_answer_and_nothing_is_lost(
     emulator: DiscordEmulator, tmp_path: Path, model_dir: Path, data_dir: Path, mnist: Mnist
 ) -> None:
     environment = discord_environment(
-        emulator, tmp_path, model_dir, data_dir, MAX_FILE_BYTES="200000", PHOTOS_PER_MINUTE="5"
+        emulator,
+        tmp_path,
+        model_dir,
+        data_dir,
+        MAX_FILE_BYTES="200000",
+        PHOTOS_PER_MINUTE="5",
+        DISCORD_GUILD_IDS="",  # commands published globally: they work in DMs too
     )
     dm = emulator.dm_channel_id(DISCORD_USER_ID)
     async with running_discord_bot(environment):
+        assert {command["name"] for command in emulator.commands()} == {
+            "read",
+            "help",
+            "train",
+            "cancel",
+            "model",
+            "stats",
+        }
+        assert emulator.commands(emulator.guild_id) == []
+        helped = emulator.use_command(DISCORD_USER_ID, "help")
+        await emulator.wait_for(lambda: emulator.interaction(helped).original_message_id)
+        help_text = emulator.message(dm, emulator.interaction(helped).original_message_id)["content"]
+        assert "mentions me" in help_text and "Admin commands" not in help_text
         sent = [
             emulator.send_message(DISCORD_USER_ID, "hello"),
             emulator.send_message(DISCORD_USER_ID, attachments=[("notes.txt", b"just notes", "text/plain")]),
