@@ -29,6 +29,10 @@ if TYPE_CHECKING:
 logger = logging.getLogger("bot")
 
 
+class FrontEndError(Exception):
+    """A front end cannot start; the message says why and what to change, in one line."""
+
+
 class RedactSecrets(logging.Filter):
     """Removes the tokens and secrets from every log line (httpx logs request URLs, which hold the token)."""
 
@@ -89,7 +93,11 @@ def main() -> int:
         )
         logger.error("Preparing the database failed", exc_info=error)
         return 2
-    asyncio.run(serve(build_services(settings, sessions)))
+    try:
+        asyncio.run(serve(build_services(settings, sessions)))
+    except FrontEndError as error:
+        print(f"mnist-digit-bot: cannot start: {error}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -174,11 +182,35 @@ async def running_discord(services: Services) -> AsyncIterator[DigitBot]:
         await asyncio.wait({connection, ready}, return_when=asyncio.FIRST_COMPLETED)
         if connection.done():  # it ended before READY: a wrong token, a refused intent, no network
             ready.cancel()
-            connection.result()
-            raise RuntimeError("the Discord connection ended before it was ready")
+            raise discord_start_error(connection)
+        connection.add_done_callback(_log_discord_end)
         try:
             yield bot
         finally:
             await bot.close()
             with contextlib.suppress(asyncio.CancelledError):
                 await connection
+
+
+def discord_start_error(connection: asyncio.Task[None]) -> FrontEndError:
+    """Why the Discord connection ended before it was ready, in the operator's words."""
+    import discord
+
+    error = connection.exception()
+    if isinstance(error, discord.LoginFailure):
+        return FrontEndError(
+            "Discord refused DISCORD_BOT_TOKEN; copy it again from the Bot page of the developer portal"
+        )
+    if isinstance(error, discord.PrivilegedIntentsRequired):
+        return FrontEndError(
+            "Discord refused the message-content intent: enable it on the Bot page of the developer "
+            "portal (Privileged Gateway Intents), or leave DISCORD_READING_CHANNEL_IDS empty"
+        )
+    return FrontEndError(f"the Discord connection ended before it was ready: {error!r}")
+
+
+def _log_discord_end(connection: asyncio.Task[None]) -> None:
+    """The gateway connection ended while the service runs: say so (discord.py reconnects by itself
+    after network failures, so this is a failure it gave up on)."""
+    if not connection.cancelled() and connection.exception() is not None:
+        logger.error("The Discord connection ended; Discord is not served", exc_info=connection.exception())

@@ -5,11 +5,14 @@ from __future__ import annotations
 import logging
 import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import discord
 import pytest
 from discord_emulator import TOKEN as DISCORD_TOKEN
+from discord_emulator import DiscordEmulator
 
 from bot.core.replies import MAX_ACTION_LENGTH, Action, action_string, correction_pad, verdict_buttons
 from bot.discord.client import intents_for
@@ -19,6 +22,7 @@ from bot.settings import SettingsError, load_settings
 from mnist_engine.photo import MAX_DIGITS
 
 TELEGRAM_TOKEN = "123456789:AAE-test-token-for-the-local-emulator01"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
@@ -141,3 +145,45 @@ async def test_every_button_fits_discord_and_matches_its_persistent_item() -> No
     assert len("digitbot:" + action_string(Action.TYPE, 10**11, "9" * MAX_DIGITS)) <= 100
     assert MAX_ACTION_LENGTH + len("digitbot:") <= 100
     assert not re.fullmatch(VerdictButton.__discord_ui_compiled_template__, "digitbot:zz:1")
+
+
+@pytest.mark.parametrize(
+    ("setting", "intent_enabled", "said"),
+    [
+        (
+            {"DISCORD_BOT_TOKEN": "MTAwMDAwMDAwMDAwMDAwMDAx.Gwrong.not-the-token-the-emulator-expects-0001"},
+            True,
+            "refused DISCORD_BOT_TOKEN",
+        ),
+        ({"DISCORD_READING_CHANNEL_IDS": "1"}, False, "refused the message-content intent"),
+    ],
+)
+def test_a_discord_connection_refused_at_start_is_one_clear_line(
+    tmp_path: Path, setting: dict[str, str], intent_enabled: bool, said: str
+) -> None:
+    with DiscordEmulator(message_content_intent_enabled=intent_enabled) as emulator:
+        environment = {
+            **{
+                name: value
+                for name, value in os.environ.items()
+                if not name.startswith(("TELEGRAM_", "DISCORD_"))
+            },
+            "DISCORD_BOT_TOKEN": emulator.token,
+            "DISCORD_API_BASE_URL": emulator.api_base_url,
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'bot.sqlite3'}",
+            "MNIST_MODEL_DIR": str(tmp_path / "models"),
+            "PYTHONPATH": str(PROJECT_ROOT),
+            **setting,
+        }
+        completed = subprocess.run(
+            [sys.executable, "-m", "bot"],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            env=environment,
+            timeout=120,
+        )
+    assert completed.returncode == 2
+    [line] = [line for line in completed.stderr.splitlines() if line.startswith("mnist-digit-bot:")]
+    assert said in line and "Traceback" not in completed.stderr
+    assert emulator.token not in completed.stderr
