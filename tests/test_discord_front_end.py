@@ -187,3 +187,17 @@ def test_a_discord_connection_refused_at_start_is_one_clear_line(
     [line] = [line for line in completed.stderr.splitlines() if line.startswith("mnist-digit-bot:")]
     assert said in line and "Traceback" not in completed.stderr
     assert emulator.token not in completed.stderr
+
+
+def test_front_ends_share_only_the_core() -> None:
+    """bot/core imports no chat library; the Discord and Telegram front ends know nothing of each other."""
+    rules = {
+        "core": ("import discord", "from discord", "import telegram", "from telegram"),
+        "discord": ("import telegram", "from telegram", "from bot.telegram", "import bot.telegram"),
+        "telegram": ("import discord", "from discord", "from bot.discord", "import bot.discord"),
+    }
+    for folder, forbidden in rules.items():
+        for source in (PROJECT_ROOT / "bot" / folder).rglob("*.py"):
+            lines = source.read_text().splitlines()
+            for line in lines:
+                assert not line.strip().startswith(forbidden), f"bot/{folder}/{source.name}: {line.strip()}"
