@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from telegram import Update
 
 from bot.core.services import Services, build_services, start_services, stop_services
+from bot.logs import configure_logging
 from bot.settings import Settings, SettingsError, load_settings
 from db import repository
 from db.session import make_engine, make_session_factory, upgrade
@@ -31,34 +32,6 @@ logger = logging.getLogger("bot")
 
 class FrontEndError(Exception):
     """A front end cannot start; the message says why and what to change, in one line."""
-
-
-class RedactSecrets(logging.Filter):
-    """Removes the tokens and secrets from every log line (httpx logs request URLs, which hold the token)."""
-
-    def __init__(self, secrets: list[str]) -> None:
-        super().__init__()
-        self.secrets = [secret for secret in secrets if secret]
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        redacted = message
-        for secret in self.secrets:
-            redacted = redacted.replace(secret, "<SECRET>")
-        if redacted != message:
-            record.msg, record.args = redacted, None
-        return True
-
-
-def configure_logging(settings: Settings) -> None:
-    """Log to stderr at the configured level, never printing a secret."""
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    handler.addFilter(RedactSecrets(settings.secrets))
-    logging.basicConfig(level=settings.log_level, handlers=[handler], force=True)
-    # Each long poll is an INFO line from httpx; keep them out unless debugging.
-    logging.getLogger("httpx").setLevel(logging.WARNING if settings.log_level != "DEBUG" else logging.DEBUG)
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 
 def prepare_database(settings: Settings) -> sessionmaker[Session]:

@@ -7,7 +7,8 @@ It extends the engine's and the database's settings, so `python -m bot`, `python
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from datetime import timedelta
+from typing import Annotated, Literal
 
 from apscheduler.triggers.cron import CronTrigger
 from pydantic import Field, ValidationError, field_validator, model_validator
@@ -70,6 +71,12 @@ class Settings(EngineSettings, DatabaseSettings):
     user_id_secret: str | None = Field(default=None, alias="USER_ID_SECRET", repr=False)
     retention_days: int | None = Field(default=None, ge=1, alias="RETENTION_DAYS")
     log_level: str = Field(default="INFO", alias="LOG_LEVEL")
+
+    # Several instances and training workers (docs/scaling.md)
+    redis_url: str | None = Field(default=None, alias="REDIS_URL", repr=False)
+    training_backend: Literal["local", "rq"] = Field(default="local", alias="TRAINING_BACKEND")
+    # Seconds a run's heartbeat may be silent before the run is taken for dead (its machine died).
+    run_heartbeat_timeout_seconds: float = Field(default=60.0, ge=3, alias="RUN_HEARTBEAT_TIMEOUT")
 
     @field_validator("telegram_bot_token")
     @classmethod
@@ -173,6 +180,12 @@ class Settings(EngineSettings, DatabaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _redis_for_workers(self) -> Settings:
+        if self.training_backend == "rq" and not self.redis_url:
+            raise ValueError("TRAINING_BACKEND=rq needs REDIS_URL (the queue the workers take runs from)")
+        return self
+
+    @model_validator(mode="after")
     def _secret_when_hashing(self) -> Settings:
         if self.hash_user_ids and not self.user_id_secret:
             raise ValueError("HASH_USER_IDS=true needs USER_ID_SECRET (any long random string) to hash with")
@@ -186,8 +199,18 @@ class Settings(EngineSettings, DatabaseSettings):
     @property
     def secrets(self) -> list[str]:
         """Every value that must never appear in a log line."""
-        secrets = (self.telegram_bot_token, self.discord_bot_token, self.user_id_secret)
+        secrets = (
+            self.telegram_bot_token,
+            self.discord_bot_token,
+            self.user_id_secret,
+            _password(self.redis_url),
+        )
         return [secret for secret in secrets if secret]
+
+    @property
+    def run_heartbeat_timeout(self) -> timedelta:
+        """How long a run's heartbeat may be silent before the run is taken for dead."""
+        return timedelta(seconds=self.run_heartbeat_timeout_seconds)
 
     @property
     def progress_chat_ids(self) -> list[int]:
@@ -199,6 +222,13 @@ class Settings(EngineSettings, DatabaseSettings):
     def retrain_trigger(self) -> CronTrigger:
         """The retraining schedule as an APScheduler trigger in the configured time zone."""
         return CronTrigger.from_crontab(self.retrain_schedule, timezone=self.retrain_timezone)
+
+
+def _password(url: str | None) -> str | None:
+    """The password inside a URL such as redis://:secret@host:6379/0, which must not be logged either."""
+    from urllib.parse import urlsplit
+
+    return urlsplit(url).password if url else None
 
 
 def load_settings(**overrides: object) -> Settings:

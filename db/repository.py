@@ -40,6 +40,7 @@ E = TypeVar("E", bound=enum.StrEnum)
 Row = TypeVarTuple("Row")
 
 INTERRUPTED_ERROR = "Interrupted: the service restarted while this run was queued or running."
+STALE_ERROR = "Interrupted: the process training this run stopped answering (its heartbeat ran out)."
 
 # Digits in reading order, with single spaces between lines of writing ("12 345").
 _DIGITS = re.compile(r"[0-9]+(?: [0-9]+)*")
@@ -230,6 +231,28 @@ def mark_interrupted_runs(
         statement = statement.where(TrainingRun.heartbeat_at < now - stale_after)
     result = cast(CursorResult[Any], session.execute(statement))
     return result.rowcount
+
+
+def interrupt_stale_runs(
+    session: Session, *, running_for: timedelta, queued_for: timedelta, now: datetime | None = None
+) -> list[int]:
+    """Mark interrupted the runs whose heartbeat stopped (their process or machine died); return their ids.
+
+    A running run refreshes its heartbeat every few seconds, so silence for `running_for` means it
+    is dead; a queued run has no heartbeat until a worker takes it, so it may wait `queued_for`.
+    """
+    now = _now(now)
+    stale = (
+        (TrainingRun.status == RunStatus.RUNNING) & (TrainingRun.heartbeat_at < now - running_for)
+    ) | ((TrainingRun.status == RunStatus.QUEUED) & (TrainingRun.heartbeat_at < now - queued_for))
+    run_ids = list(session.scalars(select(TrainingRun.id).where(stale).with_for_update()))
+    if run_ids:
+        session.execute(
+            update(TrainingRun)
+            .where(TrainingRun.id.in_(run_ids), TrainingRun.status.in_(ACTIVE_STATUSES))
+            .values(status=RunStatus.INTERRUPTED, finished_at=now, error=STALE_ERROR)
+        )
+    return run_ids
 
 
 def get_run(session: Session, run_id: int) -> RunSummary | None:

@@ -16,7 +16,7 @@ from bot.core.progress import RunProgress, Throttle, progress_bar, progress_text
 from bot.core.rate_limit import PictureRateLimit
 from bot.core.replies import MAX_ACTION_LENGTH, Action, parse_action
 from bot.core.texts import ENGLISH, TEXTS, say
-from bot.service import RedactSecrets
+from bot.logs import RedactSecrets
 from bot.settings import SettingsError, load_settings
 from db.models import RunStatus, RunTrigger
 from mnist_engine.photo import MAX_DIGITS, DigitCrop, ReadDigit, Recognition

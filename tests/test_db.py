@@ -720,3 +720,17 @@ def test_cli_reports_a_bad_url_in_one_line(url: str, message: str) -> None:
     assert result.stderr.startswith(message)
     assert len(result.stderr.strip().splitlines()) == 1
     assert "secret" not in result.stderr
+
+
+def test_runs_whose_heartbeat_ran_out_are_interrupted_and_named(session: Session) -> None:
+    running = start(session, now=NOW - timedelta(minutes=10))
+    repository.record_epoch(session, running, epoch=1, loss=0.3, accuracy=0.9, seconds=5.0, now=NOW)
+    limits = {"running_for": timedelta(seconds=60), "queued_for": timedelta(minutes=30)}
+    assert repository.interrupt_stale_runs(session, now=NOW + timedelta(seconds=30), **limits) == []
+    assert repository.interrupt_stale_runs(session, now=NOW + timedelta(seconds=90), **limits) == [running]
+    run = repository.get_run(session, running)
+    assert run is not None and run.status is RunStatus.INTERRUPTED and "heartbeat" in (run.error or "")
+    # A queued run waits longer for a worker to take it.
+    queued = start(session, status="queued", now=NOW)
+    assert repository.interrupt_stale_runs(session, now=NOW + timedelta(minutes=5), **limits) == []
+    assert repository.interrupt_stale_runs(session, now=NOW + timedelta(minutes=31), **limits) == [queued]

@@ -17,7 +17,8 @@ from discord_emulator import DiscordEmulator
 from bot.core.replies import MAX_ACTION_LENGTH, Action, action_string, correction_pad, verdict_buttons
 from bot.discord.client import intents_for
 from bot.discord.verdicts import TypeNumberButton, VerdictButton, answer_view
-from bot.service import RedactSecrets, front_ends
+from bot.logs import RedactSecrets
+from bot.service import front_ends
 from bot.settings import SettingsError, load_settings
 from mnist_engine.photo import MAX_DIGITS
 

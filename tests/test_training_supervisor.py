@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
+from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.core import training_job
 from bot.core.progress import ProgressHub, RunProgress
 from bot.core.training import TrainingBusyError, TrainingPlan, TrainingRequest, TrainingSupervisor
 from bot.core.training_job import TrainingJob, child_environment
@@ -148,9 +149,9 @@ def test_the_trainer_sees_no_secret(plan: TrainingPlan, monkeypatch: pytest.Monk
 
 
 async def test_a_running_run_keeps_its_heartbeat_fresh(
-    plan: TrainingPlan, sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+    plan: TrainingPlan, sessions: sessionmaker[Session]
 ) -> None:
-    monkeypatch.setattr(training_job, "HEARTBEAT_SECONDS", 0.2)
+    plan = replace(plan, heartbeat_timeout=timedelta(seconds=1.2))  # a heartbeat every 0.2 s
     trainer, _ = supervisor(plan, sessions)
     run = await trainer.start(TrainingRequest(trigger=RunTrigger.MANUAL, requested_by="Ada"))
 

@@ -10,7 +10,7 @@ import asyncio
 from bot.core.services import Services
 from bot.core.stats import model_text, stats_picture, stats_text
 from bot.core.texts import say
-from bot.core.training import TrainingBusyError, TrainingRequest
+from bot.core.training import TrainingBusyError, TrainingRequest, TrainingUnavailableError
 from db import repository
 from db.models import RunTrigger
 from mnist_engine.registry import RegistryError
@@ -58,6 +58,8 @@ async def start_training(
         run = await services.trainer.start(request)
     except TrainingBusyError as busy:
         return busy_text(busy)
+    except TrainingUnavailableError as error:
+        return say("admin.run_unavailable", error=error)
     return say("admin.run_started", run_id=run.run_id, architecture=run.architecture)
 
 

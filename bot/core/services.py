@@ -12,9 +12,12 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
+from redis.asyncio import Redis
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.core.leadership import Leadership
 from bot.core.progress import ProgressHub
+from bot.core.queued_training import QueuedTraining
 from bot.core.rate_limit import PictureRateLimit
 from bot.core.reading import DigitReader
 from bot.core.reading_pool import ReadingPool
@@ -40,6 +43,8 @@ class Services:
     trainer: TrainingSupervisor
     admins: ProgressHub
     schedule: Schedule
+    # Set when REDIS_URL is: which of several instances relays shared work.
+    leadership: Leadership | None = None
 
 
 def build_services(
@@ -47,10 +52,17 @@ def build_services(
 ) -> Services:
     """Build the services (nothing starts yet); `pool` replaces the reading pool (tests)."""
     admins = ProgressHub()
-    trainer = TrainingPlan(
-        engine=settings, architecture=settings.retrain_architecture, epochs=settings.retrain_epochs
+    plan = TrainingPlan(
+        engine=settings,
+        architecture=settings.retrain_architecture,
+        epochs=settings.retrain_epochs,
+        heartbeat_timeout=settings.run_heartbeat_timeout,
     )
-    supervisor = TrainingSupervisor(trainer, sessions, admins)
+    leadership = Leadership(Redis.from_url(settings.redis_url)) if settings.redis_url else None
+    queue = None
+    if settings.training_backend == "rq" and settings.redis_url and leadership is not None:
+        queue = QueuedTraining(settings.redis_url, admins, leadership)
+    supervisor = TrainingSupervisor(plan, sessions, admins, queue)
     pool = pool or ReadingPool(settings.model_dir, settings.reading_workers)
     reader = DigitReader(
         pool,
@@ -70,11 +82,15 @@ def build_services(
         trainer=supervisor,
         admins=admins,
         schedule=Schedule(settings, sessions, supervisor, admins),
+        leadership=leadership,
     )
 
 
 async def start_services(services: Services) -> None:
     """Warm the reading workers, or train the first model when none serves; start the schedule."""
+    if services.leadership is not None:
+        services.leadership.start()
+    await services.trainer.follow_other_instances()
     try:
         version = await services.pool.warm_up()
         logger.info("Serving model %s", version)
@@ -94,4 +110,6 @@ async def stop_services(services: Services) -> None:
     """Stop the schedule, cancel and record a run in progress, stop the reading workers."""
     services.schedule.shutdown()
     await services.trainer.shutdown()
+    if services.leadership is not None:
+        await services.leadership.stop()
     await asyncio.to_thread(services.pool.close)

@@ -119,6 +119,8 @@ ENGLISH: dict[str, str] = {
     ),
     "admin.scheduled_skipped_busy": "⏭ Scheduled retraining skipped: run #{run_id} is in progress.",
     "admin.model_broken": "⚠️ The serving model can't be loaded: {error}",
+    "admin.queue_unreachable": "the training queue (Redis) cannot be reached: {error}",
+    "admin.run_unavailable": "❌ The run could not be started: {error}",
     # Progress of a run, one message edited in place.
     "progress.header": "🏋️ Training run #{run_id} ({architecture}, {trigger}{who})",
     "progress.by": " by {name}",

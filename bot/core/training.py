@@ -1,7 +1,9 @@
 """Training inside a live service: one run at a time, recorded as it goes, followed by the admins.
 
 A run is a `TrainingJob` (bot/core/training_job.py): the engine's own command line in a child
-process, so TensorFlow's training never shares the service's process or its event loop.
+process, so TensorFlow's training never shares the service's process or its event loop. The job
+runs in this process (TRAINING_BACKEND=local), or on a worker through Redis Queue (rq), which
+this process then follows (bot/core/queued_training.py).
 
 One run at a time holds in this process (a start is reserved before its first await) and across
 processes (the database refuses a second active run).
@@ -13,11 +15,15 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
+from redis.exceptions import RedisError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.core.progress import ProgressHub, RunProgress
+from bot.core.queued_training import QueuedTraining
+from bot.core.texts import say
 from bot.core.training_job import TrainingJob
 from db import repository
 from db.models import RunStatus, RunTrigger
@@ -26,6 +32,8 @@ from db.views import RunSummary
 from mnist_engine.settings import EngineSettings
 
 logger = logging.getLogger(__name__)
+
+QUEUED_FOR = timedelta(minutes=30)  # how long a queued run may wait for a worker to take it
 
 
 class TrainingBusyError(Exception):
@@ -62,24 +70,49 @@ class TrainingPlan:
     engine: EngineSettings
     architecture: str
     epochs: int | None
+    # A run whose heartbeat has been silent this long is dead (its process or machine died).
+    heartbeat_timeout: timedelta = timedelta(seconds=60)
+
+
+class TrainingUnavailableError(Exception):
+    """The run could not be handed to a worker (the queue is unreachable); it is recorded as failed."""
 
 
 class TrainingSupervisor:
     """Starts, watches, cancels and records training runs; at most one at a time."""
 
-    def __init__(self, plan: TrainingPlan, sessions: sessionmaker[Session], admins: ProgressHub) -> None:
+    def __init__(
+        self,
+        plan: TrainingPlan,
+        sessions: sessionmaker[Session],
+        admins: ProgressHub,
+        queue: QueuedTraining | None = None,
+    ) -> None:
         self.plan = plan
         self.sessions = sessions
         self.admins = admins
+        self.queue = queue
         self._run: RunProgress | None = None
         self._job: TrainingJob | None = None
         self._task: asyncio.Task[None] | None = None
         self._starting = False
+        self._announcements: asyncio.Task[None] | None = None
 
     @property
     def active(self) -> RunProgress | None:
-        """The run this process is running, or None."""
+        """The run in progress that this process runs or follows, or None."""
         return self._run if self._task is not None and not self._task.done() else None
+
+    async def follow_other_instances(self) -> None:
+        """With workers: follow the run in progress, and the runs other instances start from now on."""
+        if self.queue is None:
+            return
+        self._announcements = asyncio.create_task(
+            self.queue.announcements(self._adopt), name="run-announcements"
+        )
+        summary = await asyncio.to_thread(self._active_elsewhere)
+        if summary is not None:
+            await self._adopt(summary.id)
 
     async def start(self, request: TrainingRequest) -> RunProgress:
         """Record and launch a run; raise TrainingBusyError if one is in progress anywhere."""
@@ -89,8 +122,9 @@ class TrainingSupervisor:
         try:
             architecture = request.architecture or self.plan.architecture
             epochs = request.epochs or self.plan.epochs  # None: the architecture's default
+            status = RunStatus.QUEUED if self.queue is not None else RunStatus.RUNNING
             try:
-                run_id = await asyncio.to_thread(self._record_start, request, architecture, epochs)
+                run_id = await asyncio.to_thread(self._record_start, request, architecture, epochs, status)
             except RunInProgressError:
                 raise TrainingBusyError(summary=await asyncio.to_thread(self._active_elsewhere)) from None
             run = RunProgress(
@@ -99,25 +133,34 @@ class TrainingSupervisor:
                 architecture=architecture,
                 total_epochs=epochs or 0,
                 requested_by=request.requested_by,
+                status=status,
             )
-            self._run = run
-            self._job = TrainingJob(
-                run,
-                self.plan.engine,
-                self.sessions,
-                use_user_samples=request.use_user_samples,
-                on_progress=self.admins.progress,
-            )
-            self._task = asyncio.create_task(self._execute(self._job), name=f"training-run-{run_id}")
+            if self.queue is not None:
+                await self._hand_to_worker(run, request)
+            else:
+                self._job = TrainingJob(
+                    run,
+                    self.plan.engine,
+                    self.sessions,
+                    use_user_samples=request.use_user_samples,
+                    on_progress=self.admins.progress,
+                    heartbeat_timeout=self.plan.heartbeat_timeout,
+                )
+                self._run = run
+                self._task = asyncio.create_task(self._execute(self._job), name=f"training-run-{run_id}")
             return run
         finally:
             self._starting = False
 
     async def cancel(self) -> bool:
         """Ask the run in progress to stop at its next batch; return False if none is running."""
-        if self.active is None or self._job is None:
+        run = self.active
+        if run is None:
             return False
-        self._job.request_cancel()
+        if self.queue is not None:
+            await self.queue.request_cancel(run.run_id, lambda: self.active is run)
+        elif self._job is not None:
+            self._job.request_cancel()
         return True
 
     async def wait(self) -> None:
@@ -127,13 +170,40 @@ class TrainingSupervisor:
                 await asyncio.shield(self._task)
 
     async def shutdown(self) -> None:
-        """Stop a run in progress and record it as cancelled (the service is stopping)."""
-        if await self.cancel():
-            await self.wait()
+        """Stop a run this process trains and record it as cancelled (the service is stopping).
+
+        A run on a worker goes on: this instance only stops following it.
+        """
+        if self.queue is None:
+            if await self.cancel():
+                await self.wait()
+            return
+        for task in (self._announcements, self._task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        await self.queue.close()
 
     async def new_labelled_samples(self) -> int:
         """Labelled user samples that arrived since the newest successful run started."""
         return await asyncio.to_thread(self._new_labelled_samples)
+
+    async def sweep_dead_runs(self) -> list[int]:
+        """Mark interrupted the runs whose heartbeat ran out, and let the admins know.
+
+        Any instance may sweep; the database lets one of them mark each run. With workers the end
+        goes onto the run's stream, so every instance stops following it and the leader tells the
+        admins; in this process alone, the admins are told here.
+        """
+        ended = await asyncio.to_thread(self._interrupt_stale)
+        for summary in ended:
+            run = _progress_of(summary)
+            if self.queue is not None:
+                await self.queue.publish_end(run)
+            else:
+                await self.admins.finished(run, None)
+        return [summary.id for summary in ended]
 
     @property
     def trainer_pid(self) -> int | None:
@@ -144,7 +214,54 @@ class TrainingSupervisor:
         curves = await job.execute()
         await self.admins.finished(job.run, curves)
 
-    def _record_start(self, request: TrainingRequest, architecture: str, epochs: int | None) -> int:
+    async def _hand_to_worker(self, run: RunProgress, request: TrainingRequest) -> None:
+        if self.queue is None:
+            raise RuntimeError("no queue to hand the run to")
+        try:
+            await self.queue.enqueue(run.run_id, request.use_user_samples)
+        except (RedisError, OSError) as error:
+            run.status, run.error = RunStatus.FAILED, say("admin.queue_unreachable", error=error)
+            await asyncio.to_thread(self._record_failure, run)
+            raise TrainingUnavailableError(run.error) from error
+        self._run = run
+        self._task = asyncio.create_task(self._follow(run), name=f"following-run-{run.run_id}")
+
+    async def _adopt(self, run_id: int) -> None:
+        """Follow a run another instance handed to a worker (unless it is the one followed already)."""
+        if self.active is not None and self.active.run_id == run_id:
+            return
+        summary = await asyncio.to_thread(self._summary, run_id)
+        if summary is None or summary.finished_at is not None:
+            return
+        run = _progress_of(summary)
+        self._run = run
+        self._task = asyncio.create_task(self._follow(run), name=f"following-run-{run_id}")
+
+    async def _follow(self, run: RunProgress) -> None:
+        if self.queue is None:
+            raise RuntimeError("no queue to follow the run on")
+        curves = await self.queue.follow(run)
+        if self.queue.leadership.is_leader:
+            await self.admins.finished(run, curves)
+
+    def _interrupt_stale(self) -> list[RunSummary]:
+        with self.sessions.begin() as session:
+            run_ids = repository.interrupt_stale_runs(
+                session, running_for=self.plan.heartbeat_timeout, queued_for=QUEUED_FOR
+            )
+            return [summary for run_id in run_ids if (summary := repository.get_run(session, run_id))]
+
+    def _summary(self, run_id: int) -> RunSummary | None:
+        with self.sessions() as session:
+            return repository.get_run(session, run_id)
+
+    def _record_failure(self, run: RunProgress) -> None:
+        with self.sessions.begin() as session:
+            repository.finish_run(session, run.run_id, status=run.status, error=run.error)
+
+    def _record_start(
+        self, request: TrainingRequest, architecture: str, epochs: int | None, status: RunStatus
+    ) -> int:
         engine = self.plan.engine
         parameters: dict[str, Any] = {
             "epochs": epochs,
@@ -158,6 +275,7 @@ class TrainingSupervisor:
                 requested_by=request.requested_by,
                 architecture=architecture,
                 parameters=parameters,
+                status=status,
             )
 
     def _active_elsewhere(self) -> RunSummary | None:
@@ -175,3 +293,17 @@ class TrainingSupervisor:
                 None,
             )
             return repository.count_new_labelled_samples(session, since)
+
+
+def _progress_of(summary: RunSummary) -> RunProgress:
+    """A recorded run as the admins follow it."""
+    return RunProgress(
+        run_id=summary.id,
+        trigger=summary.trigger,
+        architecture=summary.architecture,
+        total_epochs=int(summary.parameters.get("epochs") or 0),
+        requested_by=summary.requested_by,
+        epoch=summary.epochs_done,
+        status=summary.status,
+        error=summary.error,
+    )

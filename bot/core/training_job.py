@@ -28,7 +28,7 @@ from bot.core.texts import say
 from db import repository
 from db.models import RunStatus
 from mnist_engine.settings import EngineSettings
-from mnist_engine.training.events import RunReport, TrainingEvent, decode_line
+from mnist_engine.training.events import EventMessage, RunReport, TrainingEvent, decode_line
 
 logger = logging.getLogger(__name__)
 
@@ -37,9 +37,8 @@ STDERR_TAIL_LINES = 30
 USER_SAMPLES_PER_DIGIT = 2000
 # The trainer runs at a lower priority, so reading people's pictures keeps the CPU.
 TRAINER_NICENESS = 10
-# A live run's heartbeat is refreshed this often; one silent for STALE_AFTER is dead.
-HEARTBEAT_SECONDS = 10.0
-STALE_AFTER = timedelta(seconds=60)
+# A live run refreshes its heartbeat this many times within the time after which a silent one is dead.
+HEARTBEATS_PER_TIMEOUT = 6
 # What the trainer may see of the service's environment: enough to run Python, find packages and
 # a GPU; never the chat tokens, the database's password or the id-hashing secret.
 CHILD_ENVIRONMENT_NAMES = frozenset(
@@ -49,6 +48,7 @@ CHILD_ENVIRONMENT_NAMES = frozenset(
 CHILD_ENVIRONMENT_PREFIXES = ("LC_", "PIP_", "CUDA_", "NVIDIA_", "TF_", "XLA_", "OMP_")
 
 ProgressCallback = Callable[[RunProgress], Awaitable[None]]
+MessageCallback = Callable[[EventMessage], Awaitable[None]]
 
 
 class TrainingJob:
@@ -62,12 +62,17 @@ class TrainingJob:
         *,
         use_user_samples: bool,
         on_progress: ProgressCallback,
+        on_message: MessageCallback | None = None,
+        heartbeat_timeout: timedelta = timedelta(seconds=60),
     ) -> None:
         self.run = run
         self.engine = engine
         self.sessions = sessions
         self.use_user_samples = use_user_samples
         self.on_progress = on_progress
+        # Every event as the engine printed it, for a worker to pass on to the service (run_stream).
+        self.on_message = on_message
+        self.heartbeat_seconds = heartbeat_timeout.total_seconds() / HEARTBEATS_PER_TIMEOUT
         self._process: asyncio.subprocess.Process | None = None
         self._cancel_requested = False
 
@@ -140,6 +145,8 @@ class TrainingJob:
             if message is None:
                 logger.debug("training output: %s", raw_line.decode("utf-8", errors="replace").rstrip())
                 continue
+            if self.on_message is not None:
+                await self.on_message(message)
             if isinstance(message, RunReport):
                 run.report = message
                 continue
@@ -216,7 +223,7 @@ class TrainingJob:
     async def _keep_alive(self) -> None:
         """Refresh the run's heartbeat while it lives: a run whose heartbeat stops is known dead."""
         while True:
-            await asyncio.sleep(HEARTBEAT_SECONDS)
+            await asyncio.sleep(self.heartbeat_seconds)
             await asyncio.to_thread(self._touch)
 
     def _touch(self) -> None:
