@@ -3,17 +3,19 @@
 HELLO → the bot's HEARTBEAT (ACKed) and IDENTIFY → READY and GUILD_CREATE, then every event the
 emulator dispatches (MESSAGE_CREATE, MESSAGE_UPDATE, INTERACTION_CREATE), filtered by the intents
 the bot identified with, and with message content withheld in server channels unless the bot has
-the privileged MESSAGE_CONTENT intent or is mentioned, as on Discord. zlib-stream compression is
-used when the bot asks for it (discord.py does by default).
+the privileged MESSAGE_CONTENT intent or is mentioned, as on Discord. zlib-stream (or zstd-stream)
+compression is used when the bot asks for it, as discord.py does by default.
 """
 
 import asyncio
 import contextlib
 import copy
+import importlib.util
 import json
 import logging
 import secrets
 import zlib
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -56,14 +58,14 @@ class GatewaySession:
         socket: web.WebSocketResponse,
         token: str,
         *,
-        compress: bool,
+        compress: str | None,
         heartbeat_interval_ms: int,
     ) -> None:
         self.state = state
         self.socket = socket
         self.token = token
         self.heartbeat_interval_ms = heartbeat_interval_ms
-        self._compressor = zlib.compressobj() if compress else None
+        self._compressor = _compressor(compress)
         self._sequence = 0
         self._cursor: int | None = None  # index into state.events once identified
         self.intents: int | None = None
@@ -177,13 +179,28 @@ class GatewaySession:
         if self._compressor is None:
             await self.socket.send_str(text)
             return
-        compressed = self._compressor.compress(text.encode()) + self._compressor.flush(zlib.Z_SYNC_FLUSH)
-        await self.socket.send_bytes(compressed)
+        await self.socket.send_bytes(self._compressor(text.encode()))
 
 
-def wants_zlib(request: web.Request) -> bool:
-    """Whether the bot connected with ?compress=zlib-stream (zstd-stream is not offered)."""
+def compression(request: web.Request) -> str | None:
+    """The transport compression the bot asked for: zlib-stream, zstd-stream (discord.py's choice
+    when the `zstandard` package is installed), or None."""
     compress = request.query.get("compress")
-    if compress not in (None, "zlib-stream"):
+    if compress == "zstd-stream" and importlib.util.find_spec("zstandard") is None:
+        raise web.HTTPBadRequest(text="zstd-stream needs the zstandard package on the emulator's side")
+    if compress not in (None, "zlib-stream", "zstd-stream"):
         raise web.HTTPBadRequest(text=f"unsupported compress={compress}")
-    return compress == "zlib-stream"
+    return compress
+
+
+def _compressor(compress: str | None) -> Callable[[bytes], bytes] | None:
+    """One message at a time into the connection's shared compression stream, flushed whole."""
+    if compress == "zlib-stream":
+        stream = zlib.compressobj()
+        return lambda data: stream.compress(data) + stream.flush(zlib.Z_SYNC_FLUSH)
+    if compress == "zstd-stream":
+        import zstandard
+
+        zstd_stream = zstandard.ZstdCompressor().compressobj()
+        return lambda data: zstd_stream.compress(data) + zstd_stream.flush(zstandard.COMPRESSOBJ_FLUSH_BLOCK)
+    return None

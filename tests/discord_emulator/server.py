@@ -14,7 +14,7 @@ from typing import Any
 from aiohttp import BodyPartReader, web
 
 from .errors import DiscordApiError
-from .gateway import GatewaySession, wants_zlib
+from .gateway import GatewaySession, compression
 from .rest import HANDLERS, Request, UploadedFile
 from .state import ApiCall, DiscordState
 
@@ -192,7 +192,7 @@ class DiscordServer:
             self._state,
             socket_response,
             self._token,
-            compress=wants_zlib(request),
+            compress=compression(request),
             heartbeat_interval_ms=self._heartbeat_interval_ms,
         )
         self.sessions.append(session)
