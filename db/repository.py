@@ -242,9 +242,9 @@ def interrupt_stale_runs(
     is dead; a queued run has no heartbeat until a worker takes it, so it may wait `queued_for`.
     """
     now = _now(now)
-    stale = (
-        (TrainingRun.status == RunStatus.RUNNING) & (TrainingRun.heartbeat_at < now - running_for)
-    ) | ((TrainingRun.status == RunStatus.QUEUED) & (TrainingRun.heartbeat_at < now - queued_for))
+    stale = ((TrainingRun.status == RunStatus.RUNNING) & (TrainingRun.heartbeat_at < now - running_for)) | (
+        (TrainingRun.status == RunStatus.QUEUED) & (TrainingRun.heartbeat_at < now - queued_for)
+    )
     run_ids = list(session.scalars(select(TrainingRun.id).where(stale).with_for_update()))
     if run_ids:
         session.execute(
