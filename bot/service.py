@@ -24,6 +24,7 @@ from db import repository
 from db.session import make_engine, make_session_factory, upgrade
 
 if TYPE_CHECKING:
+    from bot.discord.client import DigitBot
     from bot.telegram.application import TelegramApplication
     from bot.web.server import WebServer
 
@@ -31,7 +32,7 @@ logger = logging.getLogger("bot")
 
 
 class FrontEndError(Exception):
-    """A front end cannot start as the settings say; the message says what to change."""
+    """A front end cannot start; the message says why and what to change, in one line."""
 
 
 def prepare_database(settings: Settings) -> sessionmaker[Session]:
@@ -92,12 +93,15 @@ async def serve(services: Services) -> None:
 
 
 def front_ends(services: Services) -> list[contextlib.AbstractAsyncContextManager[object]]:
-    """Every front end the settings ask for, not yet started: the web app always, Telegram with a token."""
+    """Every front end the settings ask for, not yet started: the web app always, the chats with a token."""
+    settings = services.settings
     starting: list[contextlib.AbstractAsyncContextManager[object]] = []
-    if services.settings.telegram_bot_token:
+    if settings.telegram_bot_token:
         starting.append(running_telegram(services))
-    else:
-        logger.info("No TELEGRAM_BOT_TOKEN: running the web app only")
+    if settings.discord_bot_token:
+        starting.append(running_discord(services))
+    if not settings.telegram_bot_token and not settings.discord_bot_token:
+        logger.info("No chat token (TELEGRAM_BOT_TOKEN, DISCORD_BOT_TOKEN): running the web app only")
     starting.append(running_web(services))
     return starting
 
@@ -163,3 +167,58 @@ async def running_web(services: Services) -> AsyncIterator[WebServer]:
         await live.close()  # ends the dashboards' event streams, which would hold the server open
         await server.stop()
         services.admins.remove(live)
+
+
+@contextlib.asynccontextmanager
+async def running_discord(services: Services) -> AsyncIterator[DigitBot]:
+    """The Discord front end, connected to the gateway, as discord.py's docs show for `async with client`."""
+    from bot.discord.client import build_discord_bot  # discord.py loads only when it runs
+
+    settings = services.settings
+    if settings.discord_bot_token is None:
+        raise ValueError("DISCORD_BOT_TOKEN is not set; the Discord front end cannot start")
+    bot = build_discord_bot(services)
+    logger.info(
+        "Discord: admins %s, admin role %s, progress to %s",
+        sorted(settings.discord_admin_user_ids),
+        settings.discord_admin_role_id,
+        settings.discord_progress_channel_id or "the admins' direct messages",
+    )
+    async with bot:
+        connection = asyncio.create_task(bot.start(settings.discord_bot_token), name="discord-gateway")
+        ready = asyncio.create_task(bot.wait_until_ready(), name="discord-ready")
+        await asyncio.wait({connection, ready}, return_when=asyncio.FIRST_COMPLETED)
+        if connection.done():  # it ended before READY: a wrong token, a refused intent, no network
+            ready.cancel()
+            raise discord_start_error(connection)
+        connection.add_done_callback(_log_discord_end)
+        try:
+            yield bot
+        finally:
+            await bot.close()
+            with contextlib.suppress(asyncio.CancelledError):
+                await connection
+
+
+def discord_start_error(connection: asyncio.Task[None]) -> FrontEndError:
+    """Why the Discord connection ended before it was ready, in the operator's words."""
+    import discord
+
+    error = connection.exception()
+    if isinstance(error, discord.LoginFailure):
+        return FrontEndError(
+            "Discord refused DISCORD_BOT_TOKEN; copy it again from the Bot page of the developer portal"
+        )
+    if isinstance(error, discord.PrivilegedIntentsRequired):
+        return FrontEndError(
+            "Discord refused the message-content intent: enable it on the Bot page of the developer "
+            "portal (Privileged Gateway Intents), or leave DISCORD_READING_CHANNEL_IDS empty"
+        )
+    return FrontEndError(f"the Discord connection ended before it was ready: {error!r}")
+
+
+def _log_discord_end(connection: asyncio.Task[None]) -> None:
+    """The gateway connection ended while the service runs: say so (discord.py reconnects by itself
+    after network failures, so this is a failure it gave up on)."""
+    if not connection.cancelled() and connection.exception() is not None:
+        logger.error("The Discord connection ended; Discord is not served", exc_info=connection.exception())

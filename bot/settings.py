@@ -19,6 +19,9 @@ from db.settings import DatabaseSettings
 from mnist_engine.settings import EngineSettings
 
 TOKEN_PATTERN = re.compile(r"^[0-9]{5,16}:[A-Za-z0-9_-]{30,64}$")
+# A Discord bot token: the bot's id in base64, a timestamp, an HMAC, separated by dots.
+DISCORD_TOKEN_PATTERN = re.compile(r"^[A-Za-z0-9_-]{18,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{20,}$")
+DISCORD_API_BASE_URL = "https://discord.com/api/v10"
 DEFAULT_SCHEDULE = "0 3 * * sun"  # Sundays at 03:00 in RETRAIN_TIMEZONE
 DEFAULT_WEB_HOST, DEFAULT_WEB_PORT = "127.0.0.1", 8000
 MIN_SECRET_LENGTH = 16  # ADMIN_TOKEN and WEB_SECRET_KEY: long enough that guessing is hopeless
@@ -31,7 +34,7 @@ class SettingsError(Exception):
 class Settings(EngineSettings, DatabaseSettings):
     """Everything the service can be told; the aliases are the environment variables."""
 
-    # Telegram (optional: without a token the service runs the web app alone)
+    # Telegram (its front end runs when the token is set; with no chat token the web app runs alone)
     telegram_bot_token: str | None = Field(default=None, alias="TELEGRAM_BOT_TOKEN", repr=False)
     admin_user_ids: Annotated[frozenset[int], NoDecode] = Field(default=frozenset(), alias="ADMIN_USER_IDS")
     admin_chat_id: int | None = Field(default=None, alias="ADMIN_CHAT_ID")
@@ -40,6 +43,21 @@ class Settings(EngineSettings, DatabaseSettings):
         default="https://api.telegram.org/file/bot", alias="TELEGRAM_BASE_FILE_URL"
     )
     photo_min_side: int = Field(default=800, ge=90, le=2560, alias="PHOTO_MIN_SIDE")
+
+    # Discord (its front end runs when the token is set)
+    discord_bot_token: str | None = Field(default=None, alias="DISCORD_BOT_TOKEN", repr=False)
+    discord_admin_user_ids: Annotated[frozenset[int], NoDecode] = Field(
+        default=frozenset(), alias="DISCORD_ADMIN_USER_IDS"
+    )
+    discord_admin_role_id: int | None = Field(default=None, alias="DISCORD_ADMIN_ROLE_ID")
+    discord_progress_channel_id: int | None = Field(default=None, alias="DISCORD_PROGRESS_CHANNEL_ID")
+    discord_guild_ids: Annotated[frozenset[int], NoDecode] = Field(
+        default=frozenset(), alias="DISCORD_GUILD_IDS"
+    )
+    discord_reading_channel_ids: Annotated[frozenset[int], NoDecode] = Field(
+        default=frozenset(), alias="DISCORD_READING_CHANNEL_IDS"
+    )
+    discord_api_base_url: str = Field(default=DISCORD_API_BASE_URL, alias="DISCORD_API_BASE_URL")
 
     # Training
     retrain_schedule: str = Field(default=DEFAULT_SCHEDULE, alias="RETRAIN_SCHEDULE")
@@ -73,11 +91,45 @@ class Settings(EngineSettings, DatabaseSettings):
     @classmethod
     def _token_is_well_formed(cls, token: str | None) -> str | None:
         if token is None or not token.strip():
-            return None  # no Telegram: the web app runs alone
+            return None
         token = token.strip()
         if not TOKEN_PATTERN.match(token):
             raise ValueError("is not a bot token (it looks like 123456789:AAE...); copy it from @BotFather")
         return token
+
+    @field_validator("discord_bot_token")
+    @classmethod
+    def _discord_token_is_well_formed(cls, token: str | None) -> str | None:
+        if token is None or not token.strip():
+            return None
+        token = token.strip().removeprefix("Bot ")
+        if not DISCORD_TOKEN_PATTERN.match(token):
+            raise ValueError(
+                "is not a Discord bot token (three parts separated by dots, like MTA4...Gx1a2B...); "
+                "copy it from your application's Bot page in the Discord developer portal"
+            )
+        return token
+
+    @field_validator(
+        "discord_admin_user_ids", "discord_guild_ids", "discord_reading_channel_ids", mode="before"
+    )
+    @classmethod
+    def _split_discord_ids(cls, value: object) -> object:
+        if isinstance(value, str):
+            parts = [part.strip() for part in value.replace(";", ",").split(",") if part.strip()]
+            if not all(re.fullmatch(r"[0-9]{1,20}", part) for part in parts):
+                raise ValueError(
+                    "must be Discord ids (numbers, from Copy ID in developer mode) separated by commas"
+                )
+            return frozenset(int(part) for part in parts)
+        return value
+
+    @field_validator("discord_api_base_url")
+    @classmethod
+    def _base_url_is_http(cls, url: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", url):
+            raise ValueError(f"must be an http(s) URL such as {DISCORD_API_BASE_URL}")
+        return url.rstrip("/")
 
     @field_validator("admin_user_ids", mode="before")
     @classmethod
@@ -172,6 +224,7 @@ class Settings(EngineSettings, DatabaseSettings):
         """Every value that must never appear in a log line."""
         candidates = (
             self.telegram_bot_token,
+            self.discord_bot_token,
             self.user_id_secret,
             self.admin_token,
             self.web_secret_key,
@@ -210,5 +263,5 @@ def load_settings(**overrides: object) -> Settings:
         for problem in error.errors():
             name = str(problem["loc"][0]) if problem["loc"] else "settings"
             message = problem["msg"].removeprefix("Value error, ")
-            lines.append(f"{name} {message}")
+            lines.append(f"{name} {message}" if problem["loc"] else message)
         raise SettingsError("\n".join(lines)) from None

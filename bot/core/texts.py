@@ -287,6 +287,28 @@ ENGLISH: dict[str, str] = {
     "web.admin.verdicts": "verdicts",
     "web.admin.right_share": "right",
     "web.admin.users_confusion": "Users' corrections (true × read)",
+    # --- Discord ---------------------------------------------------------------------------------------
+    "discord.help_where": (
+        "In a server, attach the picture to a message that mentions me, or use /read. "
+        "In a direct message, just send it."
+    ),
+    "discord.not_an_image": "{name} isn't an image I can read. Please attach a photo (JPEG, PNG, WebP, …).",
+    "discord.video": "I can't read digits from videos. Please attach a still photo.",
+    "discord.slow_down": "Please slow down a little before sending the next picture.",
+    "discord.button.type": "⌨ Type the number",
+    "discord.modal.title": "The right number",
+    "discord.modal.label": "What is written in the picture?",
+    "discord.modal.description": "I read {digits}. Digits only, up to {limit}.",
+    "discord.modal.not_digits": "{typed!r} isn't a number of 1 to {limit} digits; press ⌨ and try again.",
+    "discord.command.read": "Read the digits in a picture",
+    "discord.command.read.image": "A photo of digits written on paper",
+    "discord.command.help": "What this bot does and how to take a good photo",
+    "discord.command.train": "Admins: train a new model now",
+    "discord.command.train.architecture": "The model architecture (default: the configured one)",
+    "discord.command.train.epochs": "How many epochs (1 to 200; default: the architecture's own)",
+    "discord.command.cancel": "Admins: stop the training run",
+    "discord.command.model": "Admins: the serving model",
+    "discord.command.stats": "Admins: usage and accuracy",
 }
 
 TEXTS: dict[str, dict[str, str]] = {"en": ENGLISH}

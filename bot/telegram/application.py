@@ -60,6 +60,8 @@ COMMAND_MENU = [
 def build_telegram_application(services: Services) -> TelegramApplication:
     """Build the Application on the shared services: handlers, and the admins' progress chats."""
     settings = services.settings
+    if settings.telegram_bot_token is None:
+        raise ValueError("TELEGRAM_BOT_TOKEN is not set; the Telegram front end cannot start")
     application = (
         ApplicationBuilder()
         .token(settings.telegram_bot_token)
