@@ -46,13 +46,6 @@ def test_a_discord_token_alone_is_enough_and_is_a_secret(clean_environment: pyte
     assert DISCORD_TOKEN in settings.secrets and DISCORD_TOKEN not in repr(settings)
 
 
-def test_without_any_token_one_line_names_both(clean_environment: pytest.MonkeyPatch) -> None:
-    with pytest.raises(SettingsError) as error:
-        load_settings(_env_file=None)
-    [line] = str(error.value).splitlines()
-    assert "TELEGRAM_BOT_TOKEN" in line and "DISCORD_BOT_TOKEN" in line and "@BotFather" in line
-
-
 def test_bad_discord_settings_are_explained_one_line_each(clean_environment: pytest.MonkeyPatch) -> None:
     clean_environment.setenv("DISCORD_BOT_TOKEN", "123456789:AAE-this-is-a-telegram-token-not-discord")
     clean_environment.setenv("DISCORD_ADMIN_USER_IDS", "12, @bob")
@@ -78,11 +71,12 @@ def test_an_empty_telegram_token_is_no_token(clean_environment: pytest.MonkeyPat
 @pytest.mark.parametrize(
     ("tokens", "started"),
     [
-        ({"TELEGRAM_BOT_TOKEN": TELEGRAM_TOKEN}, ["running_telegram"]),
-        ({"DISCORD_BOT_TOKEN": DISCORD_TOKEN}, ["running_discord"]),
+        ({}, ["running_web"]),
+        ({"TELEGRAM_BOT_TOKEN": TELEGRAM_TOKEN}, ["running_telegram", "running_web"]),
+        ({"DISCORD_BOT_TOKEN": DISCORD_TOKEN}, ["running_discord", "running_web"]),
         (
             {"TELEGRAM_BOT_TOKEN": TELEGRAM_TOKEN, "DISCORD_BOT_TOKEN": DISCORD_TOKEN},
-            ["running_telegram", "running_discord"],
+            ["running_telegram", "running_discord", "running_web"],
         ),
     ],
 )
