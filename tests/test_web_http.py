@@ -96,6 +96,17 @@ async def test_the_telegram_canvas_may_be_framed_by_telegram_only(web: RunningWe
     assert "x-frame-options" not in page.headers
 
 
+async def test_the_health_check_answers_ok_without_making_a_visitor(web: RunningWeb) -> None:
+    """The proxy and the container ask every few seconds: a plain 200, and no cookie minted for it."""
+    async with httpx.AsyncClient(base_url=web.url) as client:
+        health = await client.get("/healthz")
+        head = await client.head("/healthz")
+        posted = await client.post("/healthz")
+    assert health.status_code == 200 and health.json() == {"status": "ok"}
+    assert "set-cookie" not in health.headers
+    assert head.status_code == 200
+    assert posted.status_code == 405
+
 # --- Reading and judging -------------------------------------------------------------------------
 
 
