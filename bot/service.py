@@ -40,7 +40,8 @@ def prepare_database(settings: Settings) -> sessionmaker[Session]:
     upgrade(url)
     sessions = make_session_factory(make_engine(url))
     with sessions.begin() as session:
-        interrupted = repository.mark_interrupted_runs(session)
+        # Only the runs this instance was training: other instances' and workers' runs go on.
+        interrupted = repository.mark_interrupted_runs(session, trainer=settings.instance_name)
     if interrupted:
         logger.warning("Marked %d training run(s) left running by a restart as interrupted", interrupted)
     return sessions

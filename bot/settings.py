@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+import socket
 from datetime import timedelta
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
@@ -85,6 +86,9 @@ class Settings(EngineSettings, DatabaseSettings):
     log_level: str = Field(default="INFO", alias="LOG_LEVEL")
 
     # Several instances and training workers (docs/scaling.md)
+    instance_name: str = Field(
+        default_factory=socket.gethostname, min_length=1, max_length=64, alias="INSTANCE_NAME"
+    )
     redis_url: str | None = Field(default=None, alias="REDIS_URL", repr=False)
     training_backend: Literal["local", "rq"] = Field(default="local", alias="TRAINING_BACKEND")
     # Seconds a run's heartbeat may be silent before the run is taken for dead (its machine died).

@@ -62,6 +62,7 @@ def build_services(
         architecture=settings.retrain_architecture,
         epochs=settings.retrain_epochs,
         heartbeat_timeout=settings.run_heartbeat_timeout,
+        trainer_name=settings.instance_name,
     )
     leadership = Leadership(Redis.from_url(settings.redis_url)) if settings.redis_url else None
     queue = None
