@@ -52,9 +52,9 @@ def _start(sessions: sessionmaker[Session], run_id: int) -> RunProgress | None:
         summary = repository.get_run(session, run_id)
         if summary is None or summary.status is not RunStatus.QUEUED:
             return None
-        repository.mark_run_started(
-            session, run_id, trainer=f"worker {os.environ.get('RQ_WORKER_ID', os.getpid())}"
-        )
+        # RQ names the worker in its job's environment.
+        worker = os.environ.get("RQ_WORKER_ID", str(os.getpid()))
+        repository.mark_run_started(session, run_id, trainer=f"worker {worker}")
     return RunProgress(
         run_id=summary.id,
         trigger=summary.trigger,
