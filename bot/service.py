@@ -15,7 +15,6 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session, sessionmaker
-from telegram import Update
 
 from bot.core.services import Services, build_services, start_services, stop_services
 from bot.logs import configure_logging
@@ -41,7 +40,8 @@ def prepare_database(settings: Settings) -> sessionmaker[Session]:
     upgrade(url)
     sessions = make_session_factory(make_engine(url))
     with sessions.begin() as session:
-        interrupted = repository.mark_interrupted_runs(session)
+        # Only the runs this instance was training: other instances' and workers' runs go on.
+        interrupted = repository.mark_interrupted_runs(session, trainer=settings.instance_name)
     if interrupted:
         logger.warning("Marked %d training run(s) left running by a restart as interrupted", interrupted)
     return sessions
@@ -118,8 +118,10 @@ async def running_services(services: Services) -> AsyncIterator[Services]:
 
 @contextlib.asynccontextmanager
 async def running_telegram(services: Services, poll_timeout: int = 10) -> AsyncIterator[TelegramApplication]:
-    """The Telegram front end, polling, as PTB's docs show for an application inside another event loop."""
+    """The Telegram front end, as PTB's docs show for an application inside another event loop:
+    polling, or with TELEGRAM_WEBHOOK_URL taking updates from the web app's webhook route."""
     from bot.telegram.application import build_telegram_application  # PTB loads only when it runs
+    from bot.telegram.webhook import ALLOWED_UPDATES
 
     application = build_telegram_application(services)
     settings = services.settings
@@ -131,14 +133,41 @@ async def running_telegram(services: Services, poll_timeout: int = 10) -> AsyncI
         if application.post_init is not None:
             await application.post_init(application)
         await application.start()
-        if application.updater is not None:
-            await application.updater.start_polling(timeout=poll_timeout, allowed_updates=Update.ALL_TYPES)
-        try:
-            yield application
-        finally:
-            if application.updater is not None:
+        if settings.telegram_webhook_url:
+            async with telegram_webhook(services, application):
+                yield application
+        else:
+            if application.updater is None:
+                raise FrontEndError("the Telegram application has no updater to poll with")
+            await application.updater.start_polling(timeout=poll_timeout, allowed_updates=ALLOWED_UPDATES)
+            try:
+                yield application
+            finally:
                 await application.updater.stop()
-            await application.stop()
+        await application.stop()
+
+
+@contextlib.asynccontextmanager
+async def telegram_webhook(services: Services, application: TelegramApplication) -> AsyncIterator[None]:
+    """Updates from the web app's webhook route: into PTB's queue, or queued per chat in Redis."""
+    from bot.telegram.webhook import DirectInbox, OrderedInbox, set_webhook_once
+
+    settings = services.settings
+    if settings.telegram_webhook_url is None or settings.telegram_webhook_secret is None:
+        raise FrontEndError("TELEGRAM_WEBHOOK_URL is not set")
+    ordered = OrderedInbox(application, settings.redis_url) if settings.redis_url else None
+    services.telegram_inbox = ordered or DirectInbox(application)
+    if ordered is not None:
+        ordered.start()
+    try:
+        await set_webhook_once(
+            application, settings.telegram_webhook_url, settings.telegram_webhook_secret, settings.redis_url
+        )
+        yield
+    finally:
+        services.telegram_inbox = None
+        if ordered is not None:
+            await ordered.stop()
 
 
 @contextlib.asynccontextmanager

@@ -6,7 +6,10 @@ It extends the engine's and the database's settings, so `python -m bot`, `python
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
+import socket
 from datetime import timedelta
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
@@ -43,6 +46,13 @@ class Settings(EngineSettings, DatabaseSettings):
         default="https://api.telegram.org/file/bot", alias="TELEGRAM_BASE_FILE_URL"
     )
     photo_min_side: int = Field(default=800, ge=90, le=2560, alias="PHOTO_MIN_SIDE")
+    # Webhook mode (docs/scaling.md): Telegram POSTs updates to this address, served by the web app
+    # at /telegram/webhook; without it the service polls. The secret defaults to one made from the
+    # token, so that every instance knows it without one more setting.
+    telegram_webhook_url: str | None = Field(default=None, alias="TELEGRAM_WEBHOOK_URL")
+    telegram_webhook_secret_setting: str | None = Field(
+        default=None, alias="TELEGRAM_WEBHOOK_SECRET", repr=False
+    )
 
     # Discord (its front end runs when the token is set)
     discord_bot_token: str | None = Field(default=None, alias="DISCORD_BOT_TOKEN", repr=False)
@@ -76,6 +86,9 @@ class Settings(EngineSettings, DatabaseSettings):
     log_level: str = Field(default="INFO", alias="LOG_LEVEL")
 
     # Several instances and training workers (docs/scaling.md)
+    instance_name: str = Field(
+        default_factory=socket.gethostname, min_length=1, max_length=64, alias="INSTANCE_NAME"
+    )
     redis_url: str | None = Field(default=None, alias="REDIS_URL", repr=False)
     training_backend: Literal["local", "rq"] = Field(default="local", alias="TRAINING_BACKEND")
     # Seconds a run's heartbeat may be silent before the run is taken for dead (its machine died).
@@ -178,6 +191,29 @@ class Settings(EngineSettings, DatabaseSettings):
             raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
         return level
 
+    @field_validator("telegram_webhook_url")
+    @classmethod
+    def _webhook_url_is_https(cls, url: str | None) -> str | None:
+        if url is None or not url.strip():
+            return None
+        parts = urlsplit(url.strip())
+        # Telegram posts to https only; plain http is allowed to this machine, for tests.
+        loopback = parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost")
+        if not (parts.scheme == "https" or loopback) or not parts.netloc:
+            raise ValueError(
+                "must be the webhook's public https address, e.g. https://bot.example.org/telegram/webhook"
+            )
+        return url.strip()
+
+    @field_validator("telegram_webhook_secret_setting")
+    @classmethod
+    def _webhook_secret_is_telegrams_kind(cls, secret: str | None) -> str | None:
+        if secret is None or not secret.strip():
+            return None
+        if not re.fullmatch(r"[A-Za-z0-9_-]{16,256}", secret.strip()):
+            raise ValueError("must be 16 to 256 letters, digits, _ or - (Telegram's rule for secret tokens)")
+        return secret.strip()
+
     @field_validator("web_public_url")
     @classmethod
     def _public_url_is_https(cls, url: str | None) -> str | None:
@@ -203,6 +239,12 @@ class Settings(EngineSettings, DatabaseSettings):
         return secret
 
     @model_validator(mode="after")
+    def _token_for_the_webhook(self) -> Settings:
+        if self.telegram_webhook_url and not self.telegram_bot_token:
+            raise ValueError("TELEGRAM_WEBHOOK_URL needs TELEGRAM_BOT_TOKEN (the bot the webhook is for)")
+        return self
+
+    @model_validator(mode="after")
     def _redis_for_workers(self) -> Settings:
         if self.training_backend == "rq" and not self.redis_url:
             raise ValueError("TRAINING_BACKEND=rq needs REDIS_URL (the queue the workers take runs from)")
@@ -224,6 +266,7 @@ class Settings(EngineSettings, DatabaseSettings):
         """Every value that must never appear in a log line."""
         candidates = (
             self.telegram_bot_token,
+            self.telegram_webhook_secret,
             self.discord_bot_token,
             self.user_id_secret,
             self.admin_token,
@@ -231,6 +274,15 @@ class Settings(EngineSettings, DatabaseSettings):
             _password(self.redis_url),
         )
         return [secret for secret in candidates if secret]
+
+    @property
+    def telegram_webhook_secret(self) -> str | None:
+        """The secret Telegram sends with every webhook request: the setting, or one made from the token."""
+        if self.telegram_webhook_secret_setting:
+            return self.telegram_webhook_secret_setting
+        if not self.telegram_bot_token:
+            return None
+        return hmac.new(self.telegram_bot_token.encode(), b"telegram-webhook", hashlib.sha256).hexdigest()
 
     @property
     def run_heartbeat_timeout(self) -> timedelta:

@@ -173,6 +173,8 @@ class TrainingRun(Base):
     promotion_reason: Mapped[str | None] = mapped_column(Text)
     error: Mapped[str | None] = mapped_column(Text)
     user_samples: Mapped[int | None]
+    # The process training the run: a service instance (INSTANCE_NAME) or a worker.
+    trainer: Mapped[str | None] = mapped_column(String(128))
     # The promotion's evidence: the candidate on the users' held-out digits, and the model that
     # was serving, measured on the same MNIST test images and the same users' digits.
     users_accuracy: Mapped[float | None] = mapped_column(Float)

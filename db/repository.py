@@ -74,9 +74,10 @@ def start_run(
     architecture: str,
     parameters: dict[str, Any],
     status: str = RunStatus.RUNNING,
+    trainer: str | None = None,
     now: datetime | None = None,
 ) -> int:
-    """Record a new run, queued or already running, and return its id.
+    """Record a new run, queued or already running (by `trainer`), and return its id.
 
     Raises RunInProgressError when another run is active, whichever process started it: the
     database's one-active-run index decides, so two processes cannot both get through.
@@ -95,6 +96,7 @@ def start_run(
         started_at=now if status is RunStatus.RUNNING else None,
         heartbeat_at=now,
         epochs_done=0,
+        trainer=trainer,
     )
     try:
         # A savepoint, so the caller's transaction stays usable when the guard refuses the run.
@@ -112,13 +114,16 @@ def _is_active_run_clash(error: IntegrityError) -> bool:
     return ONE_ACTIVE_RUN_INDEX in str(error.orig)
 
 
-def mark_run_started(session: Session, run_id: int, *, now: datetime | None = None) -> None:
-    """Move a queued run to running."""
+def mark_run_started(
+    session: Session, run_id: int, *, trainer: str | None = None, now: datetime | None = None
+) -> None:
+    """Move a queued run to running, trained by `trainer` (a worker's name)."""
     now = _now(now)
     run = _run(session, run_id)
     if run.status is not RunStatus.QUEUED:
         raise ValueError(f"run {run_id} is {run.status.value}, only a queued run can start")
     run.status = RunStatus.RUNNING
+    run.trainer = trainer
     run.started_at = now
     run.heartbeat_at = now
     session.flush()
@@ -222,13 +227,18 @@ def finish_run(
 
 
 def mark_interrupted_runs(
-    session: Session, *, stale_after: timedelta | None = None, now: datetime | None = None
+    session: Session,
+    *,
+    trainer: str | None = None,
+    stale_after: timedelta | None = None,
+    now: datetime | None = None,
 ) -> int:
     """Mark runs left queued or running by a crash as interrupted; return how many.
 
-    At start-up with no trainer of its own alive, the bot passes no stale_after: every unfinished
-    run is dead. A process that shares the database with a live trainer passes stale_after so that
-    only runs without an epoch (heartbeat) for that long are marked.
+    An instance starting up passes its own name as `trainer`: the running runs it trained (and
+    running runs nobody claimed) died with its previous life, while other instances' and workers'
+    runs, and queued ones, are left to their heartbeats. Without `trainer`, every unfinished run
+    is marked; `stale_after` keeps only runs without a heartbeat for that long.
     """
     now = _now(now)
     statement = (
@@ -236,6 +246,11 @@ def mark_interrupted_runs(
         .where(TrainingRun.status.in_(ACTIVE_STATUSES))
         .values(status=RunStatus.INTERRUPTED, finished_at=now, error=INTERRUPTED_ERROR)
     )
+    if trainer is not None:
+        statement = statement.where(
+            TrainingRun.status == RunStatus.RUNNING,
+            (TrainingRun.trainer == trainer) | TrainingRun.trainer.is_(None),
+        )
     if stale_after is not None:
         statement = statement.where(TrainingRun.heartbeat_at < now - stale_after)
     result = cast(CursorResult[Any], session.execute(statement))

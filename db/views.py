@@ -61,6 +61,7 @@ class RunSummary:
     serving_version: str | None
     serving_test_accuracy: float | None
     serving_users_accuracy: float | None
+    trainer: str | None
     epochs: tuple[EpochSummary, ...]
 
     @classmethod
@@ -89,6 +90,7 @@ class RunSummary:
             serving_version=run.serving_version,
             serving_test_accuracy=run.serving_test_accuracy,
             serving_users_accuracy=run.serving_users_accuracy,
+            trainer=run.trainer,
             epochs=tuple(EpochSummary.from_row(epoch) for epoch in run.epochs),
         )
 

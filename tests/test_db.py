@@ -795,3 +795,16 @@ def test_runs_whose_heartbeat_ran_out_are_interrupted_and_named(session: Session
     queued = start(session, status="queued", now=NOW)
     assert repository.interrupt_stale_runs(session, now=NOW + timedelta(minutes=5), **limits) == []
     assert repository.interrupt_stale_runs(session, now=NOW + timedelta(minutes=31), **limits) == [queued]
+
+
+def test_an_instance_starting_up_marks_only_the_runs_it_was_training(session: Session) -> None:
+    ours = start(session, trainer="instance-a")
+    assert repository.mark_interrupted_runs(session, trainer="instance-b", now=NOW) == 0
+    assert repository.get_run(session, ours).status is RunStatus.RUNNING  # type: ignore[union-attr]
+    assert repository.mark_interrupted_runs(session, trainer="instance-a", now=NOW) == 1
+    # A queued run waits for a worker whichever instance restarts; a worker's run is the worker's.
+    queued = start(session, status="queued")
+    assert repository.mark_interrupted_runs(session, trainer="instance-a", now=NOW) == 0
+    repository.mark_run_started(session, queued, trainer="worker gpu-1")
+    assert repository.mark_interrupted_runs(session, trainer="instance-a", now=NOW) == 0
+    assert repository.get_run(session, queued).trainer == "worker gpu-1"  # type: ignore[union-attr]

@@ -7,7 +7,7 @@ other front ends look it up there, and never import the first one's chat library
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 from bot.core.replies import Reply
 
@@ -17,3 +17,14 @@ class ChatSender(Protocol):
 
     async def send_answer(self, chat_id: int, picture: bytes, reply: Reply) -> int:
         """Post the picture with the reply's text and buttons; return the posted message's id."""
+
+
+class UpdateInbox(Protocol):
+    """Where a chat platform's webhook hands its updates (the Telegram front end in webhook mode).
+
+    `accept` returns as soon as the update is safely queued; it is handled afterwards, in order
+    within its chat, by this instance or another.
+    """
+
+    async def accept(self, update: dict[str, Any]) -> None:
+        """Take one update, as the platform posted it."""

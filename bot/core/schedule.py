@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import UTC, datetime
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.core.progress import ProgressHub
@@ -23,6 +26,7 @@ from db.models import RunTrigger
 logger = logging.getLogger(__name__)
 
 MISFIRE_GRACE_SECONDS = 6 * 3600  # a service that was down at the scheduled time still retrains later
+RETRAIN_LOCK = "digitbot:schedule:retraining"
 
 
 class Schedule:
@@ -68,6 +72,8 @@ class Schedule:
 
     async def retrain(self) -> None:
         """Retrain on MNIST plus users' corrections, if enough new ones arrived since the last good run."""
+        if not await self._first_to_fire():
+            return
         minimum = self.settings.retrain_min_new_samples
         new_samples = await self.trainer.new_labelled_samples()
         if new_samples < minimum:
@@ -77,6 +83,26 @@ class Schedule:
             await self.trainer.start(TrainingRequest(trigger=RunTrigger.SCHEDULED, requested_by="schedule"))
         except TrainingBusyError as busy:
             await self.admins.notify(say("admin.scheduled_skipped_busy", run_id=busy.run_id))
+
+    async def _first_to_fire(self) -> bool:
+        """With several instances every one fires the schedule; the first takes this firing (Redis)."""
+        if not self.settings.redis_url:
+            return True
+        now = datetime.now(UTC)
+        next_time = self.settings.retrain_trigger().get_next_fire_time(None, now)
+        # Held until shortly before the next firing, which then finds it free again.
+        seconds = max(60, int((next_time - now).total_seconds()) - 60) if next_time else 3600
+        redis = Redis.from_url(self.settings.redis_url)
+        try:
+            first = bool(await redis.set(RETRAIN_LOCK, 1, nx=True, ex=seconds))
+        except (RedisError, OSError) as error:
+            logger.error("Redis is unreachable (%s): the scheduled retraining runs here", error)
+            first = True  # the database still allows one run at a time
+        finally:
+            await redis.aclose()
+        if not first:
+            logger.info("Scheduled retraining: another instance took this one")
+        return first
 
     async def purge_old_records(self) -> None:
         """Delete predictions and samples older than RETENTION_DAYS."""

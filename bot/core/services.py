@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from redis.asyncio import Redis
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.core.delivery import ChatSender
+from bot.core.delivery import ChatSender, UpdateInbox
 from bot.core.leadership import Leadership
 from bot.core.progress import ProgressHub
 from bot.core.queued_training import QueuedTraining
@@ -48,6 +48,8 @@ class Services:
     leadership: Leadership | None = None
     # Front ends that can post into their chats for another front end (bot.core.delivery).
     chat_senders: dict[Channel, ChatSender] = field(default_factory=dict)
+    # Set by the Telegram front end in webhook mode: where the web app's webhook route hands updates.
+    telegram_inbox: UpdateInbox | None = None
 
 
 def build_services(
@@ -60,6 +62,7 @@ def build_services(
         architecture=settings.retrain_architecture,
         epochs=settings.retrain_epochs,
         heartbeat_timeout=settings.run_heartbeat_timeout,
+        trainer_name=settings.instance_name,
     )
     leadership = Leadership(Redis.from_url(settings.redis_url)) if settings.redis_url else None
     queue = None
@@ -70,7 +73,7 @@ def build_services(
     reader = DigitReader(
         pool,
         sessions,
-        PictureRateLimit(settings.photos_per_minute),
+        PictureRateLimit(settings.photos_per_minute, settings.redis_url),
         max_file_bytes=settings.max_file_bytes,
         id_secret=settings.id_secret,
         running_run=lambda: supervisor.active,

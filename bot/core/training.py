@@ -72,6 +72,8 @@ class TrainingPlan:
     epochs: int | None
     # A run whose heartbeat has been silent this long is dead (its process or machine died).
     heartbeat_timeout: timedelta = timedelta(seconds=60)
+    # Recorded with the runs this process trains itself (INSTANCE_NAME).
+    trainer_name: str | None = None
 
 
 class TrainingUnavailableError(Exception):
@@ -282,6 +284,7 @@ class TrainingSupervisor:
                 architecture=architecture,
                 parameters=parameters,
                 status=status,
+                trainer=None if status is RunStatus.QUEUED else self.plan.trainer_name,
             )
 
     def _active_elsewhere(self) -> RunSummary | None:

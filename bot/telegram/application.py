@@ -22,6 +22,7 @@ from bot.core.services import Services
 from bot.telegram.admin_handlers import cancel_command, model_command, not_admin, stats_command, train_command
 from bot.telegram.context import SERVICES_KEY
 from bot.telegram.progress_message import TelegramProgress
+from bot.telegram.send_budget import SharedSendBudget
 from bot.telegram.update_processor import PerChatUpdateProcessor
 from bot.telegram.user_handlers import (
     handle_animation,
@@ -68,9 +69,7 @@ def build_telegram_application(services: Services) -> TelegramApplication:
         .base_url(settings.telegram_base_url)
         .base_file_url(settings.telegram_base_file_url)
         .concurrent_updates(PerChatUpdateProcessor())
-        # Obeys Telegram's flood-control answers (RetryAfter) and group limits; private replies
-        # are not throttled up front, so a burst of photos is answered as fast as it is read.
-        .rate_limiter(AIORateLimiter(overall_max_rate=0, max_retries=3))
+        .rate_limiter(send_budget(settings.redis_url))
         .connection_pool_size(64)
         .post_init(announce_commands)
         .build()
@@ -99,6 +98,15 @@ def build_telegram_application(services: Services) -> TelegramApplication:
     application.add_handler(CallbackQueryHandler(handle_verdict_button))
     application.add_error_handler(on_error)
     return application
+
+
+def send_budget(redis_url: str | None) -> AIORateLimiter:
+    """Obeys Telegram's flood-control answers (RetryAfter) and group limits. In one process private
+    replies are not throttled up front, so a burst of photos is answered as fast as it is read; with
+    several instances (REDIS_URL) the overall budget of 30 messages a second is shared through Redis."""
+    if redis_url:
+        return SharedSendBudget(redis_url)
+    return AIORateLimiter(overall_max_rate=0, max_retries=3)
 
 
 async def announce_commands(application: TelegramApplication) -> None:

@@ -11,7 +11,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from bot.core.services import Services
-from bot.web import admin_routes, telegram_web_app, user_routes
+from bot.web import admin_routes, telegram_web_app, telegram_webhook, user_routes
 from bot.web.admin_auth import AdminGate
 from bot.web.context import STATIC_DIR, WebContext, make_templates
 from bot.web.keys import admin_token, signing_key
@@ -49,6 +49,7 @@ def build_web_application(services: Services, live: LiveProgress | None = None) 
         Route("/admin/api/serve", admin_routes.serve, methods=["POST"]),
         Route("/telegram/draw", telegram_web_app.draw_page),
         Route("/telegram/drawing", telegram_web_app.send_drawing, methods=["POST"]),
+        Route("/telegram/webhook", telegram_webhook.receive_update, methods=["POST"]),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]
     middleware = [

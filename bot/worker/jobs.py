@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from typing import Any
 
 from redis.asyncio import Redis
@@ -51,7 +52,9 @@ def _start(sessions: sessionmaker[Session], run_id: int) -> RunProgress | None:
         summary = repository.get_run(session, run_id)
         if summary is None or summary.status is not RunStatus.QUEUED:
             return None
-        repository.mark_run_started(session, run_id)
+        # RQ names the worker in its job's environment.
+        worker = os.environ.get("RQ_WORKER_ID", str(os.getpid()))
+        repository.mark_run_started(session, run_id, trainer=f"worker {worker}")
     return RunProgress(
         run_id=summary.id,
         trigger=summary.trigger,

@@ -10,6 +10,7 @@ import re
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from .errors import BotApiError
 from .files import GET_FILE_LIMIT_BYTES, UploadedFile
@@ -18,7 +19,7 @@ from .markup import parse_reply_markup
 from .media import file_bytes, reuse_file, store_document, store_photo
 from .photos import check_sendable_photo, photo_renditions
 from .spec import load_spec
-from .state import StoredMessage, TelegramState
+from .state import StoredMessage, TelegramState, Webhook
 
 MAX_TEXT_LENGTH = 4096
 MAX_CAPTION_LENGTH = 1024
@@ -45,6 +46,11 @@ CHAT_ACTIONS = frozenset(
     }
 )
 _COMMAND = re.compile(r"[a-z0-9_]{1,32}")
+_SECRET_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,256}")
+WEBHOOK_CONFLICT = (
+    "Conflict: can't use getUpdates method while webhook is active; "
+    "use deleteWebhook to delete the webhook first"
+)
 _MEDIA_KINDS = ("animation", "audio", "document", "photo", "video", "voice")
 
 Handler = Callable[[TelegramState, dict[str, Any]], Any]
@@ -69,6 +75,8 @@ def _handles(name: str) -> Callable[[Handler], Handler]:
 
 def begin_get_updates(state: TelegramState, params: dict[str, Any]) -> int:
     """Confirm updates below `offset`, remember allowed_updates, and return the batch size."""
+    if state.webhook is not None:
+        raise BotApiError(409, WEBHOOK_CONFLICT)
     if "offset" in params:
         state.confirm_updates(params["offset"])
     if "allowed_updates" in params:
@@ -82,8 +90,33 @@ def get_me(state: TelegramState, params: dict[str, Any]) -> dict[str, Any]:
     return dict(state.bot_user)
 
 
+@_handles("setWebhook")
+def set_webhook(state: TelegramState, params: dict[str, Any]) -> bool:
+    url = params["url"]
+    parts = urlsplit(url)
+    # Telegram posts to https only; the emulator also posts to a local test server over http.
+    if parts.scheme != "https" and not (
+        parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost")
+    ):
+        raise BotApiError.bad_request("bad webhook: An HTTPS URL must be provided for webhook")
+    secret = params.get("secret_token")
+    if secret is not None and not _SECRET_TOKEN.fullmatch(secret):
+        raise BotApiError.bad_request("bad webhook: Wrong secret token")
+    max_connections = params.get("max_connections", 40)
+    if not 1 <= max_connections <= 100:
+        raise BotApiError.bad_request("bad webhook: Wrong max_connections")
+    if "allowed_updates" in params:
+        state.allowed_updates = frozenset(params["allowed_updates"]) or None
+    if params.get("drop_pending_updates"):
+        state.drop_pending_updates()
+    state.webhook = Webhook(url=url, secret_token=secret, max_connections=max_connections)
+    state.on_new_update()  # what is already waiting goes out now
+    return True
+
+
 @_handles("deleteWebhook")
 def delete_webhook(state: TelegramState, params: dict[str, Any]) -> bool:
+    state.webhook = None
     if params.get("drop_pending_updates"):
         state.drop_pending_updates()
     return True
@@ -91,7 +124,19 @@ def delete_webhook(state: TelegramState, params: dict[str, Any]) -> bool:
 
 @_handles("getWebhookInfo")
 def get_webhook_info(state: TelegramState, params: dict[str, Any]) -> dict[str, Any]:
-    return {"url": "", "has_custom_certificate": False, "pending_update_count": state.pending_update_count}
+    webhook = state.webhook
+    info: dict[str, Any] = {
+        "url": "" if webhook is None else webhook.url,
+        "has_custom_certificate": False,
+        "pending_update_count": state.pending_update_count,
+    }
+    if webhook is not None:
+        info["max_connections"] = webhook.max_connections
+        if state.allowed_updates is not None:
+            info["allowed_updates"] = sorted(state.allowed_updates)
+        if webhook.last_error is not None:
+            info["last_error_message"] = webhook.last_error
+    return info
 
 
 @_handles("close")

@@ -14,6 +14,7 @@ import time
 from typing import Any
 from urllib.parse import unquote
 
+import aiohttp
 from aiohttp import web
 
 from .errors import BotApiError
@@ -29,6 +30,8 @@ TOKEN_PATTERN = re.compile(r"\d+:[A-Za-z0-9_-]+")
 # Headroom over Telegram's 50 MB upload limit so an oversized upload still gets Telegram's JSON answer.
 _CLIENT_MAX_SIZE = MAX_UPLOAD_BYTES + 5 * 1024 * 1024
 _START_TIMEOUT_S = 10.0
+WEBHOOK_TIMEOUT_S = 30.0  # how long Telegram waits for a webhook's answer
+WEBHOOK_RETRY_S = 0.2  # Telegram retries a failed delivery after a while; the emulator soon
 
 
 class _ClientLeft(Exception):
@@ -75,6 +78,8 @@ class BotApiServer:
 
     async def _serve(self) -> int:
         self._wakeup = asyncio.Event()
+        self._webhook_session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=WEBHOOK_TIMEOUT_S))
+        self._deliverer = asyncio.create_task(self._deliver_to_webhook())
         app = web.Application(client_max_size=_CLIENT_MAX_SIZE)
         app.router.add_route("*", "/bot{token}/{method}", self._handle_api)
         app.router.add_get("/file/bot{token}/{file_path:.+}", self._handle_file)
@@ -89,6 +94,10 @@ class BotApiServer:
     async def _shutdown(self) -> None:
         self._closing = True
         self._wake_pollers()
+        self._deliverer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._deliverer
+        await self._webhook_session.close()
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -101,6 +110,44 @@ class BotApiServer:
         """Wake every waiting getUpdates; each then checks what changed."""
         self._wakeup.set()
         self._wakeup = asyncio.Event()
+
+    # Webhook delivery
+
+    async def _deliver_to_webhook(self) -> None:
+        """With a webhook set, POST each update there, at most `max_connections` at a time, until a 2xx.
+
+        As Telegram does, an update whose delivery fails is tried again later (never dropped), and
+        the next ones wait behind it when only one connection is allowed.
+        """
+        posting: set[asyncio.Task[None]] = set()
+        while not self._closing:
+            with self._state.lock:
+                webhook = self._state.webhook
+                updates = self._state.updates_to_post()
+            for update in updates:
+                if webhook is None:
+                    break
+                task = asyncio.create_task(self._post_update(webhook.url, webhook.secret_token, update))
+                posting.add(task)
+                task.add_done_callback(posting.discard)
+            wakeup = self._wakeup
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wakeup.wait(), WEBHOOK_RETRY_S)
+
+    async def _post_update(self, url: str, secret: str | None, update: dict[str, Any]) -> None:
+        headers = {"X-Telegram-Bot-Api-Secret-Token": secret} if secret else {}
+        error: str | None = None
+        try:
+            async with self._webhook_session.post(url, json=update, headers=headers) as response:
+                if not 200 <= response.status < 300:
+                    error = f"Wrong response from the webhook: {response.status} {response.reason}"
+        except (aiohttp.ClientError, TimeoutError) as failure:
+            error = f"Connection failed: {failure!r}"
+        with self._state.lock:
+            self._state.update_posted(update["update_id"], error)
+        if error is not None:
+            await asyncio.sleep(WEBHOOK_RETRY_S)  # then the next loop round tries it again
+        self._wake_pollers()
 
     # Bot API calls
 

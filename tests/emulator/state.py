@@ -47,6 +47,18 @@ class ApiCall:
 
 
 @dataclass
+class Webhook:
+    """Where updates go once the bot set a webhook, and how they are delivered."""
+
+    url: str
+    secret_token: str | None
+    max_connections: int
+    last_error: str | None = None
+    # Updates being POSTed right now: not handed out again until that delivery fails.
+    in_flight: set[int] = field(default_factory=set)
+
+
+@dataclass
 class TelegramState:
     """The Telegram side of the conversation; every use goes through `lock`."""
 
@@ -58,6 +70,8 @@ class TelegramState:
     # Called (with the lock held) whenever an update is queued, to wake long-polling getUpdates.
     on_new_update: Callable[[], None] = lambda: None
     allowed_updates: frozenset[str] | None = None
+    # setWebhook: updates are POSTed there instead of waiting for getUpdates.
+    webhook: Webhook | None = None
     commands: dict[str, list[dict[str, str]]] = field(default_factory=dict)
     # setChatMenuButton: per chat id, or "default" for every private chat.
     menu_buttons: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -157,6 +171,28 @@ class TelegramState:
         allowed = self.allowed_updates
         self._updates = [update for update in self._updates if _delivers(update, allowed)]
         return copy.deepcopy(self._updates[:limit])
+
+    def updates_to_post(self) -> list[dict[str, Any]]:
+        """With a webhook: the next updates to POST, oldest first, as many as its connections allow."""
+        webhook = self.webhook
+        if webhook is None:
+            return []
+        allowed = self.allowed_updates
+        self._updates = [update for update in self._updates if _delivers(update, allowed)]
+        free = webhook.max_connections - len(webhook.in_flight)
+        waiting = [update for update in self._updates if update["update_id"] not in webhook.in_flight]
+        chosen = waiting[: max(free, 0)]
+        webhook.in_flight.update(update["update_id"] for update in chosen)
+        return copy.deepcopy(chosen)
+
+    def update_posted(self, update_id: int, error: str | None) -> None:
+        """A webhook delivery ended: the update is done on success, and waits for another try on failure."""
+        webhook = self.webhook
+        if webhook is not None:
+            webhook.in_flight.discard(update_id)
+            webhook.last_error = error
+        if error is None:
+            self._updates = [update for update in self._updates if update["update_id"] != update_id]
 
     def drop_pending_updates(self) -> None:
         """Forget every queued update."""
