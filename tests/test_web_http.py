@@ -107,6 +107,7 @@ async def test_the_health_check_answers_ok_without_making_a_visitor(web: Running
     assert head.status_code == 200
     assert posted.status_code == 405
 
+
 # --- Reading and judging -------------------------------------------------------------------------
 
 
