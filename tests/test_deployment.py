@@ -30,6 +30,7 @@ FILLED_IN = {
     "TELEGRAM_BOT_TOKEN": "123456789:AAE" + "x" * 32,
     "ADMIN_USER_IDS": "12345",
 }
+DISCORD_TOKEN = "MTA4" + "a" * 20 + ".Gx1a2B." + "b" * 30
 
 needs_compose = pytest.mark.skipif(
     shutil.which("docker-compose") is None,
@@ -51,11 +52,11 @@ def deploy_env(blanks: dict[str, str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def deployment(folder: Path, compose_text: str | None = None, **blanks: str) -> Path:
-    """A copy of the deployment's files in `folder`, with a filled-in deploy.env."""
+def deployment(folder: Path, compose_text: str | None = None, extra: str = "", **blanks: str) -> Path:
+    """A copy of the deployment's files in `folder`, with a filled-in deploy.env (and `extra` lines)."""
     (folder / "compose.yaml").write_text(compose_text or (PROJECT_ROOT / "compose.yaml").read_text())
     shutil.copy(PROJECT_ROOT / "Caddyfile", folder / "Caddyfile")
-    (folder / "deploy.env").write_text(deploy_env({**FILLED_IN, **blanks}))
+    (folder / "deploy.env").write_text(deploy_env({**FILLED_IN, **blanks}) + extra)
     return folder
 
 
@@ -150,7 +151,7 @@ def test_every_service_container_starts_with_settings_the_service_accepts(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """What each instance and the worker get is checked by the service's own settings, as at start."""
-    services = resolved(deployment(tmp_path))["services"]
+    services = resolved(deployment(tmp_path, extra=f"DISCORD_BOT_TOKEN={DISCORD_TOKEN}\n"))["services"]
     for name in (*INSTANCES, "worker"):
         for variable in list(os.environ):
             monkeypatch.delenv(variable)
@@ -159,6 +160,9 @@ def test_every_service_container_starts_with_settings_the_service_accepts(
         settings = load_settings(_env_file=None)
         assert settings.training_backend == "rq" and settings.redis_url, name
         assert settings.telegram_webhook_url == f"https://{DOMAIN}/telegram/webhook", name
+    # One Discord gateway session per bot: a second would answer every message again.
+    assert services["bot-1"]["environment"]["DISCORD_BOT_TOKEN"] == DISCORD_TOKEN
+    assert services["bot-2"]["environment"]["DISCORD_BOT_TOKEN"] == ""
 
 
 @needs_compose
@@ -171,9 +175,8 @@ def test_a_missing_secret_stops_compose_with_its_name(tmp_path: Path) -> None:
 @needs_compose
 def test_the_commented_gpu_reservation_is_valid_once_uncommented(tmp_path: Path) -> None:
     compose_text = with_gpu_reservation((PROJECT_ROOT / "compose.yaml").read_text())
-    folder = deployment(tmp_path, compose_text)
-    with (folder / "deploy.env").open("a") as env_file:
-        env_file.write("WORKER_EXTRAS=postgres,gpu\n")  # the later line wins, as in a shell
+    # The later line wins, as in a shell.
+    folder = deployment(tmp_path, compose_text, extra="WORKER_EXTRAS=postgres,gpu\n")
     worker = resolved(folder)["services"]["worker"]
     assert worker["build"]["args"]["EXTRAS"] == "postgres,gpu"
     (device,) = worker["deploy"]["resources"]["reservations"]["devices"]
