@@ -155,6 +155,14 @@ def answered(emulator: BotApiEmulator, user: int) -> list[int]:
     return [reply["reply_to_message"]["message_id"] for reply in replies_to(emulator, user)]
 
 
+async def all_answered(emulator: BotApiEmulator, sent: dict[int, list[int]], timeout: float = 120) -> None:
+    """Wait until every photo sent has as many answers (at least) in its chat."""
+    for user, message_ids in sent.items():
+        await emulator.wait_for(
+            lambda user=user, ids=message_ids: len(answered(emulator, user)) >= len(ids), timeout
+        )
+
+
 def admin_texts(emulator: BotApiEmulator, prefix: str) -> list[dict]:
     return [
         message
@@ -168,17 +176,15 @@ async def test_two_instances_answer_a_burst_in_order_while_a_worker_trains_and_b
 ) -> None:
     emulator = deployment.emulator
     before = ModelRegistry(deployment.model_dir).current_version()
-    emulator.send_text(ADMIN_ID, "/train dense 3")
+    emulator.send_text(ADMIN_ID, "/train dense 15")
     await emulator.wait_for(lambda: admin_texts(emulator, "🏋️ Training run #"), timeout=60)
-    await emulator.wait_for(lambda: "Epoch 1/" in admin_texts(emulator, "🏋️")[0]["text"], timeout=120)
+    await emulator.wait_for(lambda: "Epoch 0/" not in admin_texts(emulator, "🏋️")[0]["text"], timeout=120)
 
     sent = send_burst(emulator, mnist)
-    for user, message_ids in sent.items():
-        await emulator.wait_for(
-            lambda user=user, ids=message_ids: len(answered(emulator, user)) >= len(ids), 120
-        )
+    await all_answered(emulator, sent)
     # None lost, none answered twice, each chat in the order of its photos.
     assert {user: answered(emulator, user) for user in sent} == sent
+    assert not admin_texts(emulator, "✅ Training run #"), "the run should still be going during the burst"
     await emulator.wait_for(lambda: admin_texts(emulator, "✅ Training run #"), timeout=180)
     # One instance relayed the run: one progress message (edited in place), one summary.
     assert len(admin_texts(emulator, "🏋️ Training run #")) == 1
@@ -210,10 +216,7 @@ async def test_an_instance_killed_mid_burst_loses_and_doubles_nothing(
     total = USERS * PHOTOS_PER_USER
     await emulator.wait_for(lambda: sum(len(answered(emulator, user)) for user in sent) >= total // 4, 120)
     deployment.instances[0].kill()  # a machine dies in the middle of the burst
-    for user, message_ids in sent.items():
-        await emulator.wait_for(
-            lambda user=user, ids=message_ids: len(answered(emulator, user)) >= len(ids), 120
-        )
+    await all_answered(emulator, sent)
     await asyncio.sleep(1)  # anything doubled would arrive by now
     assert {user: answered(emulator, user) for user in sent} == sent
 
@@ -225,10 +228,7 @@ async def test_redis_restarting_mid_burst_degrades_and_recovers(deployment: Depl
     deployment.redis.stop()
     await asyncio.sleep(2)
     deployment.redis.start()  # the same port, the same append-only file
-    for user, message_ids in sent.items():
-        await emulator.wait_for(
-            lambda user=user, ids=message_ids: len(answered(emulator, user)) >= len(ids), 120
-        )
+    await all_answered(emulator, sent)
     # Every photo is answered; while Redis was away the service said so once, then recovered.
     for user, message_ids in sent.items():
         assert sorted(set(answered(emulator, user))) == sorted(message_ids)
