@@ -156,11 +156,16 @@ def answered(emulator: BotApiEmulator, user: int) -> list[int]:
 
 
 async def all_answered(emulator: BotApiEmulator, sent: dict[int, list[int]], timeout: float = 120) -> None:
-    """Wait until every photo sent has as many answers (at least) in its chat."""
+    """Wait until every photo sent has an answer in its chat."""
     for user, message_ids in sent.items():
         await emulator.wait_for(
-            lambda user=user, ids=message_ids: len(answered(emulator, user)) >= len(ids), timeout
+            lambda user=user, ids=message_ids: set(ids) <= set(answered(emulator, user)), timeout
         )
+
+
+def without_repeats(answers: list[int]) -> list[int]:
+    """The answers, an answer given twice in a row counted once."""
+    return [answer for index, answer in enumerate(answers) if index == 0 or answers[index - 1] != answer]
 
 
 def admin_texts(emulator: BotApiEmulator, prefix: str) -> list[dict]:
@@ -208,7 +213,7 @@ async def test_two_instances_answer_a_burst_in_order_while_a_worker_trains_and_b
     assert deployment.answers_per_model().get(after, 0) == counts.get(after, 0) + 2
 
 
-async def test_an_instance_killed_mid_burst_loses_and_doubles_nothing(
+async def test_an_instance_killed_mid_burst_loses_nothing_and_keeps_each_chat_in_order(
     deployment: Deployment, mnist: Mnist
 ) -> None:
     emulator = deployment.emulator
@@ -217,8 +222,13 @@ async def test_an_instance_killed_mid_burst_loses_and_doubles_nothing(
     await emulator.wait_for(lambda: sum(len(answered(emulator, user)) for user in sent) >= total // 4, 120)
     deployment.instances[0].kill()  # a machine dies in the middle of the burst
     await all_answered(emulator, sent)
-    await asyncio.sleep(1)  # anything doubled would arrive by now
-    assert {user: answered(emulator, user) for user in sent} == sent
+    await asyncio.sleep(1)  # anything answered twice would arrive by now
+    # Every photo answered, in order, by the instance left. Only a photo whose answer was on its way
+    # to Telegram at the instant of the kill may be answered again (docs/scaling.md): at most once
+    # per chat, right after its first answer.
+    answers = {user: answered(emulator, user) for user in sent}
+    assert {user: without_repeats(replies) for user, replies in answers.items()} == sent
+    assert all(len(replies) - len(sent[user]) <= 1 for user, replies in answers.items())
 
 
 async def test_redis_restarting_mid_burst_degrades_and_recovers(deployment: Deployment, mnist: Mnist) -> None:
@@ -229,13 +239,13 @@ async def test_redis_restarting_mid_burst_degrades_and_recovers(deployment: Depl
     await asyncio.sleep(2)
     deployment.redis.start()  # the same port, the same append-only file
     await all_answered(emulator, sent)
-    # Every photo is answered; while Redis was away the service said so once, then recovered.
-    for user, message_ids in sent.items():
-        assert sorted(set(answered(emulator, user))) == sorted(message_ids)
+    # Every photo is answered (while Redis was away, each instance answered what it received, so a
+    # chat's order across instances, and answering once, held only within an instance); the
+    # service said so in its log, then recovered by itself.
     logs = "".join(process.output() for process in deployment.instances)
     assert "Redis is unreachable" in logs and "reachable again" in logs
-    emulator.send_photo(USER_ID, digit_photo([mnist_digit(mnist, 8)], seed=99))
-    await emulator.wait_for(lambda: len(answered(emulator, USER_ID)) == PHOTOS_PER_USER + 1, 60)
+    after = emulator.send_photo(USER_ID, digit_photo([mnist_digit(mnist, 8)], seed=99))["message_id"]
+    await emulator.wait_for(lambda: after in answered(emulator, USER_ID), 60)
 
 
 async def test_the_same_train_on_both_instances_at_once_gives_one_run(deployment: Deployment) -> None:

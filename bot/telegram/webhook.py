@@ -39,7 +39,7 @@ ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
 # 30 answers a second Telegram lets a bot send.
 MAX_CONNECTIONS = 1
 PENDING_CHATS = "digitbot:telegram:pending-chats"
-LEASE_SECONDS = 10.0
+LEASE_SECONDS = 5.0
 SWEEP_SECONDS = 1.0
 DONE_SECONDS = 24 * 3600  # how long a handled update is remembered, against a second handling
 SET_WEBHOOK_LOCK_SECONDS = 60
