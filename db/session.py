@@ -14,6 +14,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+# Any fixed number: the PostgreSQL advisory lock that migrations take.
+MIGRATION_LOCK_KEY = 4_280_161
 # How long a SQLite writer waits for another process's write to finish before giving up.
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -96,6 +98,11 @@ def _run_alembic(url: str | URL, run: Callable[[Config], None]) -> None:
     engine = make_engine(url)
     try:
         with engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                # Several service instances start at once: one migrates, the others wait, then find
+                # the schema at head. The lock ends with the transaction. (SQLite's file lock does
+                # the same for one file.)
+                connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})")
             config = alembic_config()
             # env.py takes this connection instead of building its own engine from a URL.
             config.attributes["connection"] = connection

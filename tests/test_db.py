@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
@@ -808,3 +809,21 @@ def test_an_instance_starting_up_marks_only_the_runs_it_was_training(session: Se
     repository.mark_run_started(session, queued, trainer="worker gpu-1")
     assert repository.mark_interrupted_runs(session, trainer="instance-a", now=NOW) == 0
     assert repository.get_run(session, queued).trainer == "worker gpu-1"  # type: ignore[union-attr]
+
+
+def test_instances_starting_together_migrate_once(database_url: str) -> None:
+    """Two processes migrating an empty database at once: one migrates, the other finds it done."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("the migration lock is PostgreSQL's; SQLite's file lock does the same")
+    results = []
+
+    def migrate() -> None:
+        results.append(run_cli("upgrade", "--url", database_url))
+
+    threads = [threading.Thread(target=migrate) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert [result.returncode for result in results] == [0, 0, 0], [result.stderr for result in results]
+    assert current_revision(database_url) == head_revision()

@@ -14,6 +14,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import cast
 
 from redis import Redis as SyncRedis
 from redis.asyncio import Redis
@@ -29,6 +30,7 @@ from bot.core.run_stream import (
     RUNS_STREAM,
     STREAM_LENGTH,
     RunEnded,
+    StreamAnswer,
     apply_entry,
     cancel_flag,
     ended_fields,
@@ -78,10 +80,12 @@ class QueuedTraining:
 
     async def follow(self, run: RunProgress) -> bytes | None:
         """Follow a run's stream to its end; relay each state to the admins while leading."""
-        key, last_id = run_stream(run.run_id), "0-0"
+        key, last_id = run_stream(run.run_id), b"0-0"
         while True:
             try:
-                answer = await self.redis.xread({key: last_id}, block=READ_BLOCK_MS, count=100)
+                answer = cast(
+                    StreamAnswer, await self.redis.xread({key: last_id}, block=READ_BLOCK_MS, count=100)
+                )
             except (RedisError, OSError) as error:
                 logger.warning("Cannot read run #%d's events (%s); retrying", run.run_id, error)
                 await asyncio.sleep(1.0)
@@ -103,10 +107,12 @@ class QueuedTraining:
 
     async def announcements(self, on_run: Callable[[int], Awaitable[None]]) -> None:
         """Call `on_run` for each run announced from now on (other instances' runs too)."""
-        last_id = "$"
+        last_id = b"$"
         while True:
             try:
-                answer = await self.redis.xread({RUNS_STREAM: last_id}, block=READ_BLOCK_MS)
+                answer = cast(
+                    StreamAnswer, await self.redis.xread({RUNS_STREAM: last_id}, block=READ_BLOCK_MS)
+                )
             except (RedisError, OSError):
                 await asyncio.sleep(1.0)
                 continue

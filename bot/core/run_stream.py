@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
-from typing import Any
+
+from redis.typing import EncodableT, FieldT
 
 from bot.core.progress import RunProgress
 from db.models import RunStatus
@@ -50,17 +51,22 @@ class RunEnded:
         return cls(run.status, run.error, run.user_samples)
 
 
-def message_fields(message: EventMessage) -> dict[str, str]:
+StreamFields = dict[FieldT, EncodableT]
+# What XREAD answers: per stream, its entries as (id, fields).
+StreamAnswer = list[tuple[bytes, list[tuple[bytes, dict[bytes, bytes]]]]]
+
+
+def message_fields(message: EventMessage) -> StreamFields:
     """The stream entry for one event or the run's report, in the engine's own line format."""
     return {"event": encode_line(message)}
 
 
-def ended_fields(ended: RunEnded) -> dict[str, str]:
+def ended_fields(ended: RunEnded) -> StreamFields:
     """The stream entry that closes a run."""
     return {"ended": json.dumps({**asdict(ended), "status": ended.status.value})}
 
 
-def apply_entry(run: RunProgress, fields: dict[str, Any]) -> bool:
+def apply_entry(run: RunProgress, fields: dict[bytes, bytes]) -> bool:
     """Fold one stream entry into the run; return True when it was the run's end."""
     decoded = {_text(key): _text(value) for key, value in fields.items()}
     if "ended" in decoded:

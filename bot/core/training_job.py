@@ -109,7 +109,7 @@ class TrainingJob:
                 # A cancel (or a shutdown) that came while the samples were exported: no child at all.
                 if self._cancel_requested:
                     run.status = RunStatus.CANCELLED
-                    return
+                    return None
                 command = self._command(run, extra_path)
                 logger.info("Training run #%d: %s", run.run_id, " ".join(command[1:]))
                 self._process = await asyncio.create_subprocess_exec(

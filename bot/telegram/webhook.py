@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from redis.asyncio import Redis
 from redis.asyncio.lock import Lock
@@ -39,7 +39,7 @@ ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
 # 30 answers a second Telegram lets a bot send.
 MAX_CONNECTIONS = 1
 PENDING_CHATS = "digitbot:telegram:pending-chats"
-LEASE_SECONDS = 10.0
+LEASE_SECONDS = 5.0
 SWEEP_SECONDS = 1.0
 DONE_SECONDS = 24 * 3600  # how long a handled update is remembered, against a second handling
 SET_WEBHOOK_LOCK_SECONDS = 60
@@ -116,11 +116,9 @@ class OrderedInbox:
         try:
             member = json.dumps(update, sort_keys=True)
             async with self.redis.pipeline(transaction=True) as pipeline:
-                await (
-                    pipeline.zadd(chat_queue(chat_id), {member: update["update_id"]})
-                    .sadd(PENDING_CHATS, chat_id)
-                    .execute()
-                )
+                pipeline.zadd(chat_queue(chat_id), {member: update["update_id"]})
+                pipeline.sadd(PENDING_CHATS, chat_id)
+                await pipeline.execute()
             self._reachable()
         except (RedisError, OSError) as error:
             self._unreachable_now(error)
@@ -151,7 +149,7 @@ class OrderedInbox:
             return False  # another instance handles the chat
         keeper = asyncio.create_task(_keep(lease), name=f"lease-chat-{chat_id}")
         try:
-            while head := await self.redis.zrange(chat_queue(chat_id), 0, 0):
+            while head := cast(list[bytes], await self.redis.zrange(chat_queue(chat_id), 0, 0)):
                 update = json.loads(head[0])
                 if not await self.redis.exists(done_mark(update["update_id"])):
                     await self.application.process_update(Update.de_json(update, self.application.bot))

@@ -18,7 +18,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response, Stream
 from bot.core import admin
 from bot.core.serving import ServingChangeRefused, serve_version, serving_state
 from bot.core.texts import say
-from bot.core.training import TrainingBusyError, TrainingRequest
+from bot.core.training import TrainingBusyError, TrainingRequest, TrainingUnavailableError
 from bot.web.admin_auth import CSRF_HEADER, CsrfRefused
 from bot.web.context import WebContext, client_address, web_of
 from bot.web.live_progress import finite
@@ -169,6 +169,8 @@ async def start_run(request: Request, web: WebContext) -> Response:
         run = await web.services.trainer.start(request_)
     except TrainingBusyError as busy:
         return JSONResponse({"text": admin.busy_text(busy)}, status_code=409)
+    except TrainingUnavailableError as error:
+        return JSONResponse({"text": say("admin.run_unavailable", error=error)}, status_code=503)
     text = say("web.admin.run_started", run_id=run.run_id, architecture=run.architecture)
     return JSONResponse({"text": text, "run_id": run.run_id})
 

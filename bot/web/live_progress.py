@@ -39,7 +39,7 @@ def finite(value: Any) -> Any:
 def run_state(run: RunProgress) -> dict[str, Any]:
     """A run as the dashboard draws it: numbers for the bar and curves, and the texts admins read."""
     report = run.report
-    return finite(
+    state: dict[str, Any] = finite(
         {
             "run_id": run.run_id,
             "trigger": run.trigger.value,
@@ -67,6 +67,7 @@ def run_state(run: RunProgress) -> dict[str, Any]:
             },
         }
     )
+    return state
 
 
 def mark_label(mark: RunMark) -> str:
@@ -115,18 +116,22 @@ class LiveProgress:
     async def stream(self) -> AsyncIterator[str]:
         """Server-sent events: the state now, then each newer state, until the service stops."""
         seen = -1
-        while not self._closed:
+        while not self.closed():
             async with self._changed:
                 try:
                     await asyncio.wait_for(self._changed.wait_for(self._newer_than(seen)), KEEP_ALIVE_SECONDS)
                 except TimeoutError:
                     yield ": keep-alive\n\n"
                     continue
-            if self._closed:
+            if self.closed():  # close() woke the wait (a call: the type checker must not assume it unchanged)
                 return
             seen = self._version
             yield f"event: state\ndata: {json.dumps(self.state)}\n\n"
             await asyncio.sleep(SEND_INTERVAL_SECONDS)
+
+    def closed(self) -> bool:
+        """Whether the streams were ended (the service is stopping)."""
+        return self._closed
 
     def _newer_than(self, seen: int) -> Callable[[], bool]:
         return lambda: self._version != seen or self._closed

@@ -229,6 +229,12 @@ class BotApiEmulator:
     # What the bot did
 
     @property
+    def webhook_url(self) -> str | None:
+        """Where updates are POSTed, once the bot set a webhook."""
+        with self._state.lock:
+            return None if self._state.webhook is None else self._state.webhook.url
+
+    @property
     def is_polling(self) -> bool:
         """Whether the bot has a getUpdates call waiting on the server right now."""
         return self._server.polls_in_progress > 0

@@ -78,7 +78,11 @@ class BotApiServer:
 
     async def _serve(self) -> int:
         self._wakeup = asyncio.Event()
-        self._webhook_session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=WEBHOOK_TIMEOUT_S))
+        # A connection per delivery, so that a load balancer in front of several instances spreads them.
+        self._webhook_session = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=WEBHOOK_TIMEOUT_S),
+            connector=aiohttp.TCPConnector(force_close=True),
+        )
         self._deliverer = asyncio.create_task(self._deliver_to_webhook())
         app = web.Application(client_max_size=_CLIENT_MAX_SIZE)
         app.router.add_route("*", "/bot{token}/{method}", self._handle_api)
