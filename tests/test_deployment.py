@@ -120,11 +120,6 @@ def test_the_image_is_built_from_what_the_dockerfile_copies_and_nothing_else() -
     assert "deploy.env" in (PROJECT_ROOT / ".gitignore").read_text().splitlines()
 
 
-def test_the_images_health_check_asks_the_web_apps_health_route() -> None:
-    dockerfile = (PROJECT_ROOT / "Dockerfile").read_text()
-    assert "HEALTHCHECK" in dockerfile and "/healthz" in dockerfile
-
-
 # --- With docker-compose: Compose's own check -----------------------------------------------------
 
 
