@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
-import signal
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
@@ -15,6 +13,7 @@ import pytest
 from bot_support import TOKEN
 from redis import Redis
 from redis.exceptions import RedisError
+from scaling_support import kill_tree
 from sqlalchemy import select
 
 from bot.core import admin
@@ -135,25 +134,6 @@ async def until(condition, timeout: float = 60.0) -> None:  # type: ignore[no-un
         if asyncio.get_running_loop().time() > deadline:
             raise TimeoutError(f"{condition} did not hold within {timeout} s")
         await asyncio.sleep(0.1)
-
-
-def kill_tree(pid: int) -> None:
-    """SIGKILL a process and every process below it, as a machine that dies would end them."""
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    doomed, queue = [], [pid]
-    while queue:
-        current = queue.pop()
-        doomed.append(current)
-        queue.extend(children.get(current, []))
-    for victim in doomed:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(victim, signal.SIGKILL)
 
 
 def run_in_database(environment: dict[str, str]) -> RunSummary:
