@@ -11,9 +11,7 @@ from pathlib import Path
 
 import pytest
 from bot_support import TOKEN
-from redis import Redis
-from redis.exceptions import RedisError
-from scaling_support import kill_tree
+from scaling_support import PrivateRedis, kill_tree
 from sqlalchemy import select
 
 from bot.core import admin
@@ -31,7 +29,6 @@ from mnist_engine.registry import ModelRegistry
 pytestmark = pytest.mark.slow
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/7")
 
 
 class Recorder:
@@ -53,16 +50,14 @@ class Recorder:
 
 
 @pytest.fixture
-def redis_url() -> Iterator[str]:
-    """A Redis database of its own, emptied before and after; the tests skip visibly without a server."""
-    client = Redis.from_url(REDIS_URL)
-    try:
-        client.flushdb()
-    except (RedisError, OSError):
-        pytest.skip(f"no Redis at {REDIS_URL} (set TEST_REDIS_URL)")
-    yield REDIS_URL
-    client.flushdb()
-    client.close()
+def redis_url(tmp_path: Path) -> Iterator[str]:
+    """A redis-server of the test's own: nothing shared with another test run on this machine."""
+    if not PrivateRedis.available():
+        pytest.skip("redis-server is not installed")
+    redis = PrivateRedis(tmp_path / "redis")
+    redis.start()
+    yield redis.url
+    redis.stop()
 
 
 @pytest.fixture
