@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
-import signal
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
@@ -13,8 +11,7 @@ from pathlib import Path
 
 import pytest
 from bot_support import TOKEN
-from redis import Redis
-from redis.exceptions import RedisError
+from scaling_support import PrivateRedis, kill_tree
 from sqlalchemy import select
 
 from bot.core import admin
@@ -32,7 +29,6 @@ from mnist_engine.registry import ModelRegistry
 pytestmark = pytest.mark.slow
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/7")
 
 
 class Recorder:
@@ -54,16 +50,14 @@ class Recorder:
 
 
 @pytest.fixture
-def redis_url() -> Iterator[str]:
-    """A Redis database of its own, emptied before and after; the tests skip visibly without a server."""
-    client = Redis.from_url(REDIS_URL)
-    try:
-        client.flushdb()
-    except (RedisError, OSError):
-        pytest.skip(f"no Redis at {REDIS_URL} (set TEST_REDIS_URL)")
-    yield REDIS_URL
-    client.flushdb()
-    client.close()
+def redis_url(tmp_path: Path) -> Iterator[str]:
+    """A redis-server of the test's own: nothing shared with another test run on this machine."""
+    if not PrivateRedis.available():
+        pytest.skip("redis-server is not installed")
+    redis = PrivateRedis(tmp_path / "redis")
+    redis.start()
+    yield redis.url
+    redis.stop()
 
 
 @pytest.fixture
@@ -135,25 +129,6 @@ async def until(condition, timeout: float = 60.0) -> None:  # type: ignore[no-un
         if asyncio.get_running_loop().time() > deadline:
             raise TimeoutError(f"{condition} did not hold within {timeout} s")
         await asyncio.sleep(0.1)
-
-
-def kill_tree(pid: int) -> None:
-    """SIGKILL a process and every process below it, as a machine that dies would end them."""
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    doomed, queue = [], [pid]
-    while queue:
-        current = queue.pop()
-        doomed.append(current)
-        queue.extend(children.get(current, []))
-    for victim in doomed:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(victim, signal.SIGKILL)
 
 
 def run_in_database(environment: dict[str, str]) -> RunSummary:

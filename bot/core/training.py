@@ -201,7 +201,7 @@ class TrainingSupervisor:
         """
         ended = await asyncio.to_thread(self._interrupt_stale)
         for summary in ended:
-            run = _progress_of(summary)
+            run = progress_of(summary)
             if self.queue is not None:
                 await self.queue.publish_end(run)
             else:
@@ -236,7 +236,7 @@ class TrainingSupervisor:
         summary = await asyncio.to_thread(self._summary, run_id)
         if summary is None or summary.finished_at is not None:
             return
-        self._follow_in_background(_progress_of(summary))
+        self._follow_in_background(progress_of(summary))
 
     def _follow_in_background(self, run: RunProgress) -> None:
         """Follow a run on its stream; every follower is kept, so that shutdown stops them all."""
@@ -304,7 +304,7 @@ class TrainingSupervisor:
             return repository.count_new_labelled_samples(session, since)
 
 
-def _progress_of(summary: RunSummary) -> RunProgress:
+def progress_of(summary: RunSummary) -> RunProgress:
     """A recorded run as the admins follow it."""
     return RunProgress(
         run_id=summary.id,

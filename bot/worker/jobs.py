@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.core.progress import RunProgress
 from bot.core.run_stream import STREAM_LENGTH, RunEnded, cancel_flag, ended_fields, message_fields, run_stream
+from bot.core.training import progress_of
 from bot.core.training_job import TrainingJob
 from bot.settings import Settings, load_settings
 from db import repository
@@ -55,13 +56,9 @@ def _start(sessions: sessionmaker[Session], run_id: int) -> RunProgress | None:
         # RQ names the worker in its job's environment.
         worker = os.environ.get("RQ_WORKER_ID", str(os.getpid()))
         repository.mark_run_started(session, run_id, trainer=f"worker {worker}")
-    return RunProgress(
-        run_id=summary.id,
-        trigger=summary.trigger,
-        architecture=summary.architecture,
-        total_epochs=int(summary.parameters.get("epochs") or 0),
-        requested_by=summary.requested_by,
-    )
+    run = progress_of(summary)
+    run.status = RunStatus.RUNNING
+    return run
 
 
 async def _train(
