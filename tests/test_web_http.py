@@ -7,9 +7,16 @@ module; each test uses its own visitors, so their answers and verdicts do not mi
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import re
 import shutil
+import socket
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -94,6 +101,39 @@ async def test_the_telegram_canvas_may_be_framed_by_telegram_only(web: RunningWe
     assert page.status_code == 200
     assert "frame-ancestors 'self' https://web.telegram.org" in page.headers["content-security-policy"]
     assert "x-frame-options" not in page.headers
+
+
+async def test_the_health_check_answers_ok_without_making_a_visitor(web: RunningWeb) -> None:
+    """The proxy and the container ask every few seconds: a plain 200, and no cookie minted for it."""
+    async with httpx.AsyncClient(base_url=web.url) as client:
+        health = await client.get("/healthz")
+        head = await client.head("/healthz")
+        posted = await client.post("/healthz")
+    assert health.status_code == 200 and health.json() == {"status": "ok"}
+    assert "set-cookie" not in health.headers
+    assert head.status_code == 200
+    assert posted.status_code == 405
+
+
+async def test_the_images_health_check_passes_while_the_app_answers_and_fails_when_it_does_not(
+    web: RunningWeb,
+) -> None:
+    """The Dockerfile's HEALTHCHECK command, run as Docker runs it (exec form, WEB_PORT from the image)."""
+    dockerfile = (Path(__file__).resolve().parent.parent / "Dockerfile").read_text()
+    instruction = re.search(r"^HEALTHCHECK .*?CMD (\[.*?\])$", dockerfile, re.S | re.M)
+    assert instruction is not None
+    program, *arguments = json.loads(instruction.group(1))
+    command = [sys.executable if program == "python" else program, *arguments]
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        closed_port = unused.getsockname()[1]
+
+    def check(port: int) -> int:
+        environment = {**os.environ, "WEB_PORT": str(port)}
+        return subprocess.run(command, env=environment, capture_output=True, timeout=30).returncode
+
+    assert await asyncio.to_thread(check, urlsplit(web.url).port or 0) == 0
+    assert await asyncio.to_thread(check, closed_port) != 0
 
 
 # --- Reading and judging -------------------------------------------------------------------------

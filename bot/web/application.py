@@ -5,6 +5,8 @@ from __future__ import annotations
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.gzip import GZipMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -32,6 +34,7 @@ def build_web_application(services: Services, live: LiveProgress | None = None) 
     )
     routes = [
         Route("/", user_routes.home),
+        Route("/healthz", health),
         Route("/api/read", user_routes.read_picture, methods=["POST"]),
         Route("/api/verdict", user_routes.judge_answer, methods=["POST"]),
         Route("/admin", admin_routes.dashboard),
@@ -58,3 +61,8 @@ def build_web_application(services: Services, live: LiveProgress | None = None) 
     app.state.web = context
     services.admins.add(live)
     return app
+
+
+async def health(request: Request) -> Response:
+    """Answer the proxy's and the container's health checks: this instance is up and serving."""
+    return JSONResponse({"status": "ok"})
