@@ -114,6 +114,7 @@ async def two_instances(
     for _ in range(2):
         services, recorder = await instance(environment, monkeypatch), Recorder()
         services.admins.add(recorder)
+        services.admins.add(Recorder(), own=True)  # as each instance's web dashboard is
         await start_services(services)
         running.append((services, recorder))
     await until(lambda: any(services.leadership and services.leadership.is_leader for services, _ in running))
@@ -159,6 +160,10 @@ async def test_a_run_trains_on_the_worker_and_one_instance_relays_it(
     relayed = [seen for seen in (first_seen, second_seen) if seen.states or seen.ended]
     assert len(relayed) == 1
     assert [run.status for run in relayed[0].ended] == [RunStatus.SUCCEEDED]
+    # While every instance's own dashboards followed it all.
+    for services in (first, second):
+        [dashboard] = [sink for sink in services.admins._own if isinstance(sink, Recorder)]
+        assert dashboard.states and [run.status for run in dashboard.ended] == [RunStatus.SUCCEEDED]
     run = run_in_database(environment)
     assert run.status is RunStatus.SUCCEEDED and run.promoted and [e.epoch for e in run.epochs] == [1, 2]
     # The new model is on the shared volume and serves.

@@ -198,34 +198,44 @@ class ProgressSink(Protocol):
 
 
 class ProgressHub:
-    """Hands every run state and note to each front end's admin channel; one failing sink spoils none."""
+    """Hands every run state and note to each front end's admin channel; one failing sink spoils none.
+
+    With several instances, a worker's run is followed by all of them: a channel that every
+    instance shares (a Telegram chat, a Discord channel) is fed by the leading instance only, a
+    channel of this instance's own (the dashboards its web app serves) by every instance.
+    """
 
     def __init__(self) -> None:
         self._sinks: list[ProgressSink] = []
+        self._own: list[ProgressSink] = []
 
-    def add(self, sink: ProgressSink) -> None:
-        """Show runs in one more place."""
+    def add(self, sink: ProgressSink, *, own: bool = False) -> None:
+        """Show runs in one more place; `own` for a place this instance alone shows (its dashboards)."""
         self._sinks.append(sink)
+        if own:
+            self._own.append(sink)
 
     def remove(self, sink: ProgressSink) -> None:
         """Stop showing runs in a place (its front end stopped)."""
         if sink in self._sinks:
             self._sinks.remove(sink)
+        if sink in self._own:
+            self._own.remove(sink)
 
-    async def progress(self, run: RunProgress) -> None:
-        """Pass a run's new state on."""
-        await self._each(lambda sink: sink.progress(run))
+    async def progress(self, run: RunProgress, *, leading: bool = True) -> None:
+        """Pass a run's new state on (to this instance's own channels only, when another one leads)."""
+        await self._each(lambda sink: sink.progress(run), leading)
 
-    async def finished(self, run: RunProgress, curves_png: bytes | None) -> None:
-        """Pass a run's end on."""
-        await self._each(lambda sink: sink.finished(run, curves_png))
+    async def finished(self, run: RunProgress, curves_png: bytes | None, *, leading: bool = True) -> None:
+        """Pass a run's end on (to this instance's own channels only, when another one leads)."""
+        await self._each(lambda sink: sink.finished(run, curves_png), leading)
 
     async def notify(self, text: str) -> None:
         """Pass a note for the admins on."""
         await self._each(lambda sink: sink.notify(text))
 
-    async def _each(self, call: Callable[[ProgressSink], Awaitable[None]]) -> None:
-        sinks = list(self._sinks)
+    async def _each(self, call: Callable[[ProgressSink], Awaitable[None]], leading: bool = True) -> None:
+        sinks = list(self._sinks if leading else self._own)
         results = await asyncio.gather(*(call(sink) for sink in sinks), return_exceptions=True)
         for sink, result in zip(sinks, results, strict=True):
             if isinstance(result, Exception):

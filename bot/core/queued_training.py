@@ -95,8 +95,7 @@ class QueuedTraining:
                     last_id = entry_id
                     if apply_entry(run, fields):
                         return _curves(run)
-                    if self.leadership.is_leader:
-                        await self.admins.progress(run)
+                    await self.admins.progress(run, leading=self.leadership.is_leader)
 
     async def request_cancel(self, run_id: int, still_running: Callable[[], bool]) -> None:
         """Ask the worker to stop at its next batch; stop the job outright if it has not by then."""

@@ -23,7 +23,7 @@ from bot.core.rate_limit import PictureRateLimit
 from bot.core.reading import DigitReader
 from bot.core.reading_pool import ReadingPool
 from bot.core.schedule import Schedule
-from bot.core.training import TrainingPlan, TrainingRequest, TrainingSupervisor
+from bot.core.training import TrainingBusyError, TrainingPlan, TrainingRequest, TrainingSupervisor
 from bot.settings import Settings
 from db.models import Channel, RunTrigger
 from mnist_engine.registry import ModelRegistry, RegistryError
@@ -102,9 +102,13 @@ async def start_services(services: Services) -> None:
         logger.info("Serving model %s", version)
     except NoModelError:
         logger.info("No model yet: training the first-run default (progress follows in this log)")
-        await services.trainer.start(
-            TrainingRequest(trigger=RunTrigger.FIRST_RUN, requested_by="startup", use_user_samples=False)
-        )
+        try:
+            await services.trainer.start(
+                TrainingRequest(trigger=RunTrigger.FIRST_RUN, requested_by="startup", use_user_samples=False)
+            )
+        except TrainingBusyError as busy:
+            # Several instances started together: another one trains the first model already.
+            logger.info("Run #%s, started elsewhere, trains the first model", busy.run_id)
     except RegistryError as error:
         logger.error(
             "The serving model cannot be loaded (%s); pictures are refused until an admin fixes it", error

@@ -249,8 +249,7 @@ class TrainingSupervisor:
         if self.queue is None:
             raise RuntimeError("no queue to follow the run on")
         curves = await self.queue.follow(run)
-        if self.queue.leadership.is_leader:
-            await self.admins.finished(run, curves)
+        await self.admins.finished(run, curves, leading=self.queue.leadership.is_leader)
 
     def _interrupt_stale(self) -> list[RunSummary]:
         with self.sessions.begin() as session:

@@ -59,7 +59,7 @@ def build_web_application(services: Services, live: LiveProgress | None = None) 
     ]
     app = Starlette(routes=routes, middleware=middleware)
     app.state.web = context
-    services.admins.add(live)
+    services.admins.add(live, own=True)  # every instance streams runs to the dashboards it serves
     return app
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import sys
 
@@ -30,7 +31,9 @@ def main() -> int:
     worker = Worker(
         [TRAINING_QUEUE],
         connection=Redis.from_url(settings.redis_url),
-        name=f"digitbot-{socket.gethostname()}",
+        # The process id too: a worker restarted in the same container after a hard kill is
+        # another worker, and RQ refuses a name whose old registration has not yet expired.
+        name=f"digitbot-{socket.gethostname()}-{os.getpid()}",
     )
     worker.work(logging_level=settings.log_level)
     return 0
