@@ -19,7 +19,8 @@ def current_learning_rate(model: keras.Model) -> float:
     return float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
 
 
-class ProgressCallback(keras.callbacks.Callback):
+# Keras ships no type information, so its Callback is Any to mypy: subclassing it is deliberate.
+class ProgressCallback(keras.callbacks.Callback):  # type: ignore[misc]
     """Reports per-epoch metrics, learning-rate changes and throttled in-epoch progress.
 
     `progress` runs from 0 to 1 over the whole run, so a caller can draw one progress bar.
@@ -114,7 +115,7 @@ class ProgressCallback(keras.callbacks.Callback):
         return self._elapsed() * (1 - progress) / progress
 
 
-class CancelCallback(keras.callbacks.Callback):
+class CancelCallback(keras.callbacks.Callback):  # type: ignore[misc]
     """Stops training at the next batch once `cancel_event` is set from another thread."""
 
     def __init__(self, cancel_event: threading.Event) -> None:

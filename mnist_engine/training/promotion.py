@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-DEFAULT_PROMOTION_TOLERANCE = 0.001  # a candidate may lose this much MNIST test accuracy
+from mnist_engine.settings import DEFAULT_PROMOTION_TOLERANCE
 
 
 @dataclass(frozen=True)

@@ -21,9 +21,10 @@ from mnist_engine.training.architectures import (
     get_architecture,
 )
 from mnist_engine.training.augmentation import build_augmentation
-from mnist_engine.training.callbacks import CancelCallback, EventHandler, ProgressCallback, TrainingEvent
+from mnist_engine.training.callbacks import CancelCallback, EventHandler, ProgressCallback
 from mnist_engine.training.dataset import Mnist
 from mnist_engine.training.evaluation import Evaluation, evaluate_model
+from mnist_engine.training.events import TrainingEvent
 
 
 @dataclass(frozen=True)
@@ -46,10 +47,10 @@ class TrainingConfig:
     extra_sample_weight: float = DEFAULT_USER_SAMPLE_WEIGHT
     extra_holdout_fraction: float = 0.2  # share of extra samples kept aside to evaluate on
 
-    def resolved(self) -> TrainingConfig:
+    def resolved(self) -> ResolvedTrainingConfig:
         """Return a copy with the architecture's defaults filled in, validated."""
         architecture = get_architecture(self.architecture)
-        config = TrainingConfig(
+        config = ResolvedTrainingConfig(
             **{
                 **asdict(self),
                 "epochs": _default(self.epochs, architecture.default_epochs),
@@ -71,6 +72,16 @@ class TrainingConfig:
         if not 0 <= config.extra_holdout_fraction < 1:
             raise ValueError("extra_holdout_fraction must be in [0, 1)")
         return config
+
+
+@dataclass(frozen=True)
+class ResolvedTrainingConfig(TrainingConfig):
+    """A TrainingConfig whose architecture defaults are filled in: nothing is left to choose."""
+
+    epochs: int = 0
+    batch_size: int = 0
+    learning_rate: float = 0.0
+    augment: bool = False
 
 
 @dataclass(frozen=True)
@@ -110,7 +121,7 @@ class TrainingResult:
     """What a run produced: the model (best weights), its history and its test evaluation."""
 
     model: keras.Model
-    config: TrainingConfig
+    config: ResolvedTrainingConfig
     history: list[dict[str, float]]
     evaluation: Evaluation
     extra_evaluation: Evaluation | None
@@ -312,7 +323,7 @@ def make_dataset(
     images: np.ndarray,
     labels: np.ndarray,
     weights: np.ndarray | None,
-    config: TrainingConfig,
+    config: ResolvedTrainingConfig,
     *,
     shuffle: bool,
 ) -> tf.data.Dataset:
