@@ -82,7 +82,10 @@ def test_a_thick_digit_is_not_a_ruled_line() -> None:
 
 def test_tiny_drawings_are_enlarged_and_large_photos_reduced() -> None:
     assert max(to_working_gray(np.zeros((28, 28), np.uint8)).shape) >= 224
-    assert max(to_working_gray(np.zeros((1200, 1600, 3), np.uint8)).shape) == 640
+    assert to_working_gray(np.zeros((1200, 1600, 3), np.uint8)).shape == (480, 640)
+    # A long strip of digits keeps its height: shrunk to 640 px wide, its pen strokes broke apart.
+    assert to_working_gray(np.zeros((134, 1060), np.uint8)).shape == (134, 1060)
+    assert to_working_gray(np.zeros((300, 4000), np.uint8)).shape == (120, 1600)
 
 
 def test_to_mnist_fits_the_20_pixel_box_keeping_aspect_and_centres_the_mass() -> None:

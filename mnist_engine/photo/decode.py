@@ -62,29 +62,41 @@ def decode_image_and_size(
     *,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     target_long_side: int | None = 1600,
+    target_pixels: int | None = None,
     exact: bool = True,
     grayscale: bool = False,
 ) -> tuple[Image.Image, tuple[int, int]]:
     """Like `decode_image`, also returning the (width, height) of the upright full-size original.
 
-    With `exact=False` a JPEG is left at the size it decodes to (up to twice `target_long_side`)
-    for callers that resize it anyway; `grayscale=True` returns L, which JPEGs decode faster.
+    `target_pixels` also limits the reduced image's area (a long strip of digits keeps its
+    height). With `exact=False` a JPEG is left at the size it decodes to (up to twice the
+    target) for callers that resize it anyway; `grayscale=True` returns L, which JPEGs decode faster.
     """
     if not data:
         raise ImageError("This file is empty, so there is no image to read.", "empty")
     if target_long_side is not None and target_long_side < 1:
         raise ValueError(f"target_long_side must be positive or None, got {target_long_side}")
+    if target_pixels is not None and target_pixels < 1:
+        raise ValueError(f"target_pixels must be positive or None, got {target_pixels}")
     try:
-        return _decode(data, max_pixels, target_long_side, exact, grayscale)
+        return _decode(data, max_pixels, target_long_side, target_pixels, exact, grayscale)
     except MemoryError as error:  # a decoder's own allocation failed: the image is too large, not damaged
         raise ImageError("This image is too large for me to read safely.", "too_large") from error
 
 
 def _decode(
-    data: bytes, max_pixels: int, target_long_side: int | None, exact: bool, grayscale: bool
+    data: bytes,
+    max_pixels: int,
+    target_long_side: int | None,
+    target_pixels: int | None,
+    exact: bool,
+    grayscale: bool,
 ) -> tuple[Image.Image, tuple[int, int]]:
     image = _open(data, max_pixels)
     width, height = image.size
+    if target_pixels is not None and width * height > target_pixels:
+        within_area = math.ceil(max(width, height) * math.sqrt(target_pixels / (width * height)))
+        target_long_side = min(target_long_side or within_area, within_area)
     orientation = _orientation(image)
     original_size = (height, width) if orientation in _QUARTER_TURNS else (width, height)
     image_format = FORMAT_NAMES.get(image.format or "", image.format or "image")

@@ -18,7 +18,11 @@ from PIL import Image
 from mnist_engine.photo.mnist_style import stroke_width
 from mnist_engine.photo.ruled_lines import remove_ruled_lines
 
-WORK_LONG_SIDE = 640
+# The working image holds at most 640×480 pixels: enough for digits, and the time per photo does
+# not grow with the camera. An area, not a long side: a long strip of digits keeps its height
+# (shrunk to 640 px wide, a 1060×134 strip's pen strokes broke into pieces).
+WORK_PIXELS = 640 * 480
+MAX_WORK_LONG_SIDE = 1600
 MIN_WORK_LONG_SIDE = 224
 
 # The paper's brightness is estimated with a closing wider than the strokes: three stroke widths,
@@ -48,14 +52,14 @@ class InkMap:
 
 
 def to_working_gray(image: Image.Image) -> np.ndarray:
-    """Return the image as uint8 gray at the working resolution (long side 224..640 px)."""
+    """Return the image as uint8 gray at the working resolution (at most 640×480 pixels' area)."""
     array = np.asarray(image)
     if array.ndim == 3:
         array = cv2.cvtColor(array, cv2.COLOR_RGB2GRAY)
     height, width = array.shape
     long_side = max(height, width)
-    if long_side > WORK_LONG_SIDE:
-        ratio = WORK_LONG_SIDE / long_side
+    ratio = min(1.0, np.sqrt(WORK_PIXELS / (width * height)), MAX_WORK_LONG_SIDE / long_side)
+    if ratio < 1.0:
         size = (max(1, round(width * ratio)), max(1, round(height * ratio)))
         return cv2.resize(array, size, interpolation=cv2.INTER_AREA)
     if long_side < MIN_WORK_LONG_SIDE:

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from mnist_engine.photo.decode import ImageError, decode_image_and_size
-from mnist_engine.photo.ink import WORK_LONG_SIDE, find_ink, to_working_gray
+from mnist_engine.photo.ink import MAX_WORK_LONG_SIDE, WORK_PIXELS, find_ink, to_working_gray
 from mnist_engine.photo.mnist_style import to_mnist
 from mnist_engine.photo.segmentation import Box, DigitRegion, find_digits
 
@@ -179,7 +179,7 @@ def _decode(data: bytes, max_digits: int) -> tuple[np.ndarray, tuple[int, int]]:
         raise ValueError(f"max_digits must be at least 1, got {max_digits}")
     # Decoded straight to gray near the working size: a 12 MP JPEG decodes several times faster.
     image, original_size = decode_image_and_size(
-        data, target_long_side=WORK_LONG_SIDE, exact=False, grayscale=True
+        data, target_long_side=MAX_WORK_LONG_SIDE, target_pixels=WORK_PIXELS, exact=False, grayscale=True
     )
     return to_working_gray(image), original_size
 
