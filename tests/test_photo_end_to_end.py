@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 import io
-import sys
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -20,9 +17,8 @@ from mnist_engine.photo import (
     recognize,
 )
 from mnist_engine.photo.decode import ImageError
+from mnist_engine.synthetic.photos import make_photo_set
 from mnist_engine.training.dataset import Mnist
-
-SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
 
 
 def photo(
@@ -168,15 +164,6 @@ def test_digits_to_text_checks_its_input() -> None:
         digits_to_text([10], [crop])
 
 
-def load_script(name: str):
-    """Import one of the project's scripts as a module."""
-    spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.mark.slow
 def test_generated_photos_of_mnist_test_digits_are_read_by_a_small_model(mnist: Mnist) -> None:
     import keras
@@ -203,8 +190,7 @@ def test_generated_photos_of_mnist_test_digits_are_read_by_a_small_model(mnist: 
 
     predict_proba = KerasModel().predict_proba
 
-    synthetic = load_script("make_synthetic_photos")
-    photos = list(synthetic.make_photo_set(mnist.x_test, mnist.y_test, count=12, seed=3, multi_fraction=0.25))
+    photos = list(make_photo_set(mnist.x_test, mnist.y_test, count=12, seed=3, multi_fraction=0.25))
     read = []
     for item in photos:
         crops = find_digit_crops(item.data)
@@ -214,7 +200,7 @@ def test_generated_photos_of_mnist_test_digits_are_read_by_a_small_model(mnist: 
     assert right >= 11, list(zip(read, [item.label for item in photos], strict=True))
 
     # Numbers photographed sideways (no EXIF): the model's confidence turns them upright.
-    numbers = synthetic.make_photo_set(mnist.x_test, mnist.y_test, count=6, seed=4, multi_fraction=1.0)
+    numbers = make_photo_set(mnist.x_test, mnist.y_test, count=6, seed=4, multi_fraction=1.0)
     long_numbers = [item for item in numbers if len(item.label) >= 3][:2]
     assert len(long_numbers) == 2
     for item in long_numbers:
