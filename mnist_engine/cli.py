@@ -82,6 +82,12 @@ def build_parser() -> argparse.ArgumentParser:
     train_parser.add_argument("--validation-size", type=int, default=settings.training_validation_size)
     train_parser.add_argument("--no-augment", action="store_true", help="switch augmentation off")
     train_parser.add_argument(
+        "--photo-crops",
+        type=int,
+        default=settings.training_photo_crops,
+        help="training digits photographed and cut out by the photo pipeline, mixed in (0: MNIST alone)",
+    )
+    train_parser.add_argument(
         "--extra", type=Path, help="npz of extra samples (`images`, `labels`) to mix in"
     )
     train_parser.add_argument(
@@ -144,6 +150,7 @@ def command_train(arguments: argparse.Namespace) -> int:
             test_limit=arguments.test_limit,
             validation_size=arguments.validation_size,
             extra_sample_weight=arguments.extra_weight,
+            photo_crops=arguments.photo_crops,
         ).resolved()
         extra = load_extra_samples(arguments.extra) if arguments.extra else None
     except ValueError as error:  # the options, or the extra samples' file, are wrong

@@ -15,6 +15,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 DEFAULT_VALIDATION_SIZE = 5_000  # the last MNIST training images, kept aside to validate on
 DEFAULT_USER_SAMPLE_WEIGHT = 5.0  # how much a user's digit counts against an MNIST one
 DEFAULT_PROMOTION_TOLERANCE = 0.001  # how much MNIST test accuracy a promoted model may lose
+# Training digits photographed and cut out again by the photo pipeline, mixed into MNIST
+# (mnist_engine.synthetic.pipeline_crops); 0 trains on MNIST alone.
+DEFAULT_PHOTO_CROPS = 30_000
 
 
 class StorageSettings(BaseSettings):
@@ -38,6 +41,7 @@ class EngineSettings(StorageSettings):
     training_validation_size: int = Field(
         default=DEFAULT_VALIDATION_SIZE, ge=100, alias="TRAINING_VALIDATION_SIZE"
     )
+    training_photo_crops: int = Field(default=DEFAULT_PHOTO_CROPS, ge=0, alias="TRAINING_PHOTO_CROPS")
     # For tests and small machines: train on the first N MNIST images, test on the first M.
     training_train_limit: int | None = Field(default=None, ge=2000, alias="TRAINING_TRAIN_LIMIT")
     training_test_limit: int | None = Field(default=None, ge=100, alias="TRAINING_TEST_LIMIT")

@@ -13,6 +13,7 @@ import pytest
 
 from mnist_engine.registry import ModelRegistry, RegistryError
 from mnist_engine.serving import Classifier, CurrentModel, NoModelError
+from mnist_engine.serving.calibration import apply_temperature
 from mnist_engine.serving.model_input import to_model_input
 from mnist_engine.training.dataset import Mnist
 from mnist_engine.training.promotion import Scores, decide_promotion
@@ -79,10 +80,14 @@ def test_save_load_gives_identical_predictions(
 ) -> None:
     version = save_version(registry, trained)
     images = mnist.x_test[:64]
-    expected = trained.model(to_model_input(images), training=False).numpy()
+    # Served with the temperature fitted on the validation digits: calibrated, same argmax.
+    raw = trained.model(to_model_input(images), training=False).numpy()
+    expected = apply_temperature(raw, trained.temperature)
     litert = Classifier.load(registry.path(version))
     keras_path = Classifier.load(registry.path(version) / "model.keras")
     assert litert.backend.name == "litert" and keras_path.backend.name == "tf.function"
+    assert litert.temperature == keras_path.temperature == trained.temperature != 1.0
+    np.testing.assert_array_equal(litert.predict_proba(images).argmax(axis=1), raw.argmax(axis=1))
     np.testing.assert_allclose(litert.predict_proba(images), expected, atol=1e-5)
     np.testing.assert_allclose(keras_path.predict_proba(images), expected, atol=1e-5)
 

@@ -195,6 +195,8 @@ class TrainingJob:
             str(engine.promotion_tolerance),
             "--validation-size",
             str(engine.training_validation_size),
+            "--photo-crops",
+            str(engine.training_photo_crops),
         ]
         if run.total_epochs:
             command += ["--epochs", str(run.total_epochs)]

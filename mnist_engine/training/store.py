@@ -16,13 +16,20 @@ import numpy as np
 
 from mnist_engine.registry import METADATA_FILE, MODEL_FILE, TFLITE_FILE, ModelRegistry, RegistryError
 from mnist_engine.settings import DEFAULT_PROMOTION_TOLERANCE
+from mnist_engine.synthetic.pipeline_crops import PipelineCrops, load_pipeline_crops
 from mnist_engine.training.callbacks import EventHandler
-from mnist_engine.training.dataset import load_mnist
+from mnist_engine.training.dataset import Mnist, load_mnist
 from mnist_engine.training.evaluation import evaluate_model
 from mnist_engine.training.export import export_tflite
 from mnist_engine.training.plots import plot_confusion_matrix, plot_training_curves
 from mnist_engine.training.promotion import PromotionDecision, Scores, decide_promotion
-from mnist_engine.training.train import ExtraSamples, TrainingConfig, TrainingResult, train
+from mnist_engine.training.train import (
+    ExtraSamples,
+    TrainingConfig,
+    TrainingResult,
+    split_for_training,
+    train,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -48,13 +55,15 @@ def train_and_store(
     tolerance: float = DEFAULT_PROMOTION_TOLERANCE,
     checkpoint_path: Path | None = None,
 ) -> TrainingOutcome:
-    """Train on verified MNIST (plus extra samples), save a new version, promote it by the rule."""
+    """Train on MNIST (plus pipeline crops and extra samples), save a version, promote it by the rule."""
     mnist = load_mnist(data_dir)
     registry = ModelRegistry(model_dir)
+    resolved = config.resolved()
     result = train(
         mnist,
-        config,
+        resolved,
         extra=extra,
+        photo_crops=photo_crops_for(data_dir, mnist, resolved) if resolved.photo_crops else None,
         on_event=on_event,
         cancel_event=cancel_event,
         checkpoint_path=checkpoint_path,
@@ -71,6 +80,12 @@ def train_and_store(
         )
         decision = promote_if_better(registry, version, result, x_test, y_test, tolerance)
     return TrainingOutcome(version=version, decision=decision, result=result)
+
+
+def photo_crops_for(data_dir: Path, mnist: Mnist, config: TrainingConfig) -> PipelineCrops:
+    """The pipeline crops of this run's fitting and validation digits (made once per data folder)."""
+    x_fit, y_fit, x_val, y_val = split_for_training(mnist, config)
+    return load_pipeline_crops(data_dir, x_fit, y_fit, x_val, y_val, count=config.photo_crops)
 
 
 def save_version(registry: ModelRegistry, result: TrainingResult) -> str:
@@ -157,6 +172,7 @@ def build_metadata(version: str, result: TrainingResult) -> dict[str, Any]:
         "architecture": result.config.architecture,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "parameters": asdict(result.config),
+        "temperature": result.temperature,
         "parameter_count": int(result.model.count_params()),
         "metrics": metrics,
         "history": result.history,

@@ -13,7 +13,8 @@ import numpy as np
 import tensorflow as tf
 
 from mnist_engine.serving.model_input import to_model_input
-from mnist_engine.settings import DEFAULT_USER_SAMPLE_WEIGHT, DEFAULT_VALIDATION_SIZE
+from mnist_engine.settings import DEFAULT_PHOTO_CROPS, DEFAULT_USER_SAMPLE_WEIGHT, DEFAULT_VALIDATION_SIZE
+from mnist_engine.synthetic.pipeline_crops import MIN_PHOTO_CROPS, PipelineCrops
 from mnist_engine.training.architectures import (
     DEFAULT_ARCHITECTURE,
     NUM_CLASSES,
@@ -21,6 +22,7 @@ from mnist_engine.training.architectures import (
     get_architecture,
 )
 from mnist_engine.training.augmentation import build_augmentation
+from mnist_engine.training.calibration import fit_temperature
 from mnist_engine.training.callbacks import CancelCallback, EventHandler, ProgressCallback
 from mnist_engine.training.dataset import Mnist
 from mnist_engine.training.evaluation import Evaluation, evaluate_model
@@ -46,6 +48,7 @@ class TrainingConfig:
     min_learning_rate: float = 1e-5
     extra_sample_weight: float = DEFAULT_USER_SAMPLE_WEIGHT
     extra_holdout_fraction: float = 0.2  # share of extra samples kept aside to evaluate on
+    photo_crops: int = DEFAULT_PHOTO_CROPS  # pipeline crops mixed into training; 0 for MNIST alone
 
     def resolved(self) -> ResolvedTrainingConfig:
         """Return a copy with the architecture's defaults filled in, validated."""
@@ -71,6 +74,8 @@ class TrainingConfig:
             )
         if not 0 <= config.extra_holdout_fraction < 1:
             raise ValueError("extra_holdout_fraction must be in [0, 1)")
+        if config.photo_crops and config.photo_crops < MIN_PHOTO_CROPS:
+            raise ValueError(f"photo_crops must be 0 or at least {MIN_PHOTO_CROPS}, got {config.photo_crops}")
         return config
 
 
@@ -122,6 +127,7 @@ class TrainingResult:
 
     model: keras.Model
     config: ResolvedTrainingConfig
+    temperature: float  # divides the model's log-probabilities so its confidence is calibrated
     history: list[dict[str, float]]
     evaluation: Evaluation
     extra_evaluation: Evaluation | None
@@ -143,15 +149,17 @@ def train(
     config: TrainingConfig | None = None,
     *,
     extra: ExtraSamples | None = None,
+    photo_crops: PipelineCrops | None = None,
     on_event: EventHandler | None = None,
     cancel_event: threading.Event | None = None,
     checkpoint_path: Path | None = None,
 ) -> TrainingResult:
     """Train, validate on the training set's tail, evaluate once on the test set.
 
-    Progress goes to `on_event`; setting `cancel_event` stops at the next batch and returns the
-    best model so far (or raises TrainingCancelled if no epoch finished). With `checkpoint_path`,
-    the best epoch so far is also kept in that file as the run goes on.
+    `photo_crops` (pipeline crops of the fitting and the validation digits) join the fitting and
+    the validation data. Progress goes to `on_event`; setting `cancel_event` stops at the next
+    batch and returns the best model so far (or raises TrainingCancelled if no epoch finished).
+    With `checkpoint_path`, the best epoch so far is also kept in that file as the run goes on.
     """
     config = (config or TrainingConfig()).resolved()
     architecture = get_architecture(config.architecture)
@@ -160,15 +168,17 @@ def train(
     keras.utils.set_random_seed(config.seed)  # Python, NumPy and TensorFlow
     started = time.monotonic()
 
-    x_train, y_train = mnist.x_train, mnist.y_train
-    if config.train_limit:
-        x_train, y_train = x_train[: config.train_limit], y_train[: config.train_limit]
-    cut = len(x_train) - config.validation_size
-    x_fit, y_fit, x_val, y_val = x_train[:cut], y_train[:cut], x_train[cut:], y_train[cut:]
+    x_fit, y_fit, x_val, y_val = split_for_training(mnist, config)
+    mnist_fit_images = len(y_fit)
+    if photo_crops is not None:
+        x_fit, y_fit = np.concatenate([x_fit, photo_crops.x_fit]), np.concatenate([y_fit, photo_crops.y_fit])
+        x_val, y_val = np.concatenate([x_val, photo_crops.x_val]), np.concatenate([y_val, photo_crops.y_val])
     weights = np.ones(len(x_fit), dtype=np.float32)
     extra_holdout: ExtraSamples | None = None
+    extra_train_images = 0
     if extra is not None and len(extra.labels):
         extra_fit, extra_holdout = split_extra(extra, config.extra_holdout_fraction, config.seed)
+        extra_train_images = len(extra_fit.labels)
         x_fit = np.concatenate([x_fit, extra_fit.images])
         y_fit = np.concatenate([y_fit, extra_fit.labels.astype(y_fit.dtype)])
         weights = np.concatenate(
@@ -251,6 +261,11 @@ def train(
             )
         )
 
+    # Calibrated on photo-like digits where there are some: that is where the bot's confidence is read.
+    x_calibrate, y_calibrate = (
+        (photo_crops.x_val, photo_crops.y_val) if photo_crops is not None else (x_val, y_val)
+    )
+    temperature = fit_temperature(model, x_calibrate, y_calibrate)
     x_test, y_test = mnist.x_test, mnist.y_test
     if config.test_limit:
         x_test, y_test = x_test[: config.test_limit], y_test[: config.test_limit]
@@ -280,6 +295,7 @@ def train(
     return TrainingResult(
         model=model,
         config=config,
+        temperature=temperature,
         history=history_rows,
         evaluation=evaluation,
         extra_evaluation=extra_evaluation,
@@ -290,13 +306,26 @@ def train(
         cancelled=cancel.cancelled,
         seconds=seconds,
         data={
-            "mnist_train_images": len(x_train) - config.validation_size,
+            "mnist_train_images": mnist_fit_images,
             "mnist_validation_images": config.validation_size,
             "mnist_test_images": len(x_test),
-            "extra_train_images": len(x_fit) - (len(x_train) - config.validation_size),
+            "photo_crop_train_images": 0 if photo_crops is None else len(photo_crops.y_fit),
+            "photo_crop_validation_images": 0 if photo_crops is None else len(photo_crops.y_val),
+            "extra_train_images": extra_train_images,
             "extra_holdout_images": 0 if extra_holdout is None else len(extra_holdout.labels),
         },
     )
+
+
+def split_for_training(
+    mnist: Mnist, config: TrainingConfig
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Return (x_fit, y_fit, x_val, y_val): the (limited) training set, its tail kept to validate on."""
+    x_train, y_train = mnist.x_train, mnist.y_train
+    if config.train_limit:
+        x_train, y_train = x_train[: config.train_limit], y_train[: config.train_limit]
+    cut = len(x_train) - config.validation_size
+    return x_train[:cut], y_train[:cut], x_train[cut:], y_train[cut:]
 
 
 def _default(value: Any, default: Any) -> Any:
