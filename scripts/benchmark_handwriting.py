@@ -373,7 +373,14 @@ def _print_survey(
     for source in sorted(scores, key=lambda source: (scores[source].accuracy, -scores[source].total, source)):
         score, mark = scores[source], "yes" if source in chosen else ""
         print(f"| {source} | {score.total} | {percent(score.right, score.total)} | {mark} |")
-    print()
+    for source in chosen:
+        misread = [
+            f"{image.name} ({image.kind}) {image.label} read {scores[source].readings[image.name]!r}"
+            for image in groups[source]
+            if scores[source].readings[image.name] != image.label
+        ]
+        print(f"\n{source} misread: {'; '.join(misread) or 'none'}", end="")
+    print("\n")
 
 
 def _print_results(
