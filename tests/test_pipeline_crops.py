@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,7 @@ from PIL import Image
 
 from mnist_engine.serving.calibration import apply_temperature
 from mnist_engine.synthetic.photos import MAX_NUMBER_LENGTH, make_photo_set, render_photo
-from mnist_engine.synthetic.pipeline_crops import load_pipeline_crops, make_pipeline_crops
+from mnist_engine.synthetic.pipeline_crops import CropsCancelled, load_pipeline_crops, make_pipeline_crops
 from mnist_engine.training.calibration import temperature_for
 from mnist_engine.training.dataset import Mnist
 
@@ -75,3 +76,12 @@ def test_temperature_softens_an_over_confident_model_and_never_changes_the_answe
     assert apply_temperature(probabilities, 1.0) is probabilities
     with pytest.raises(ValueError):
         apply_temperature(probabilities, 0.0)
+
+
+def test_making_crops_stops_when_the_run_is_cancelled(mnist: Mnist) -> None:
+    cancelled = threading.Event()
+    cancelled.set()
+    with pytest.raises(CropsCancelled):
+        make_pipeline_crops(
+            mnist.x_train[:100], mnist.y_train[:100], 50, seed=0, workers=1, cancel_event=cancelled
+        )

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import threading
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +33,11 @@ MIN_PHOTO_CROPS = 100  # a tenth of them validate: fewer would not say anything
 # Small frames: the pipeline works at 640 px anyway, and rendering a small frame is 7x faster.
 TRAINING_FRAME_SIZES = ((640, 480), (480, 640), (560, 560), (400, 300))
 NUMBER_FRACTION = 0.3  # numbers give touching, cut and crowded digits
-PHOTOS_PER_CHUNK = 250
+PHOTOS_PER_CHUNK = 100  # a few seconds of work: a cancelled run stops within that
+
+
+class CropsCancelled(RuntimeError):
+    """The crops were being made when the run was cancelled."""
 
 
 @dataclass(frozen=True)
@@ -55,6 +60,7 @@ def load_pipeline_crops(
     count: int,
     seed: int = 0,
     workers: int | None = None,
+    cancel_event: threading.Event | None = None,
 ) -> PipelineCrops:
     """Return `count` crops (a tenth from the validation digits), made once and cached in `data_dir`."""
     if count < MIN_PHOTO_CROPS:
@@ -66,8 +72,10 @@ def load_pipeline_crops(
         with np.load(path) as archive:
             return PipelineCrops(*(archive[name] for name in ("x_fit", "y_fit", "x_val", "y_val")))
     logger.info("Making %d pipeline crops (once; cached in %s)", count, path)
-    x_fit, y_fit = make_pipeline_crops(fit_images, fit_labels, count - count // 10, seed, workers)
-    x_val, y_val = make_pipeline_crops(val_images, val_labels, count // 10, seed + 1, workers)
+    x_fit, y_fit = make_pipeline_crops(
+        fit_images, fit_labels, count - count // 10, seed, workers, cancel_event
+    )
+    x_val, y_val = make_pipeline_crops(val_images, val_labels, count // 10, seed + 1, workers, cancel_event)
     crops = PipelineCrops(x_fit, y_fit, x_val, y_val)
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_suffix(".partial.npz")
@@ -77,9 +85,17 @@ def load_pipeline_crops(
 
 
 def make_pipeline_crops(
-    images: np.ndarray, labels: np.ndarray, count: int, seed: int, workers: int | None = None
+    images: np.ndarray,
+    labels: np.ndarray,
+    count: int,
+    seed: int,
+    workers: int | None = None,
+    cancel_event: threading.Event | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Photograph digits drawn from `images` and cut them out with the pipeline until `count` are made."""
+    """Photograph digits drawn from `images` and cut them out with the pipeline until `count` are made.
+
+    Raises CropsCancelled soon after `cancel_event` is set.
+    """
     workers = max(1, workers or os.cpu_count() or 1)
     chunks: list[tuple[np.ndarray, np.ndarray]] = []
     made, chunk_seed = 0, seed * 1_000_003
@@ -91,6 +107,9 @@ def make_pipeline_crops(
         initargs=(images, labels),
     ) as pool:
         while made < count:
+            if cancel_event is not None and cancel_event.is_set():
+                pool.shutdown(cancel_futures=True)
+                raise CropsCancelled("the run was cancelled while its pipeline crops were being made")
             seeds = range(chunk_seed, chunk_seed + workers)
             chunk_seed += workers
             for crops, crop_labels in pool.map(_crops_of_chunk, seeds):

@@ -16,7 +16,7 @@ import numpy as np
 
 from mnist_engine.registry import METADATA_FILE, MODEL_FILE, TFLITE_FILE, ModelRegistry, RegistryError
 from mnist_engine.settings import DEFAULT_PROMOTION_TOLERANCE
-from mnist_engine.synthetic.pipeline_crops import PipelineCrops, load_pipeline_crops
+from mnist_engine.synthetic.pipeline_crops import CropsCancelled, PipelineCrops, load_pipeline_crops
 from mnist_engine.training.callbacks import EventHandler
 from mnist_engine.training.dataset import Mnist, load_mnist
 from mnist_engine.training.evaluation import evaluate_model
@@ -25,6 +25,7 @@ from mnist_engine.training.plots import plot_confusion_matrix, plot_training_cur
 from mnist_engine.training.promotion import PromotionDecision, Scores, decide_promotion
 from mnist_engine.training.train import (
     ExtraSamples,
+    TrainingCancelled,
     TrainingConfig,
     TrainingResult,
     split_for_training,
@@ -59,11 +60,17 @@ def train_and_store(
     mnist = load_mnist(data_dir)
     registry = ModelRegistry(model_dir)
     resolved = config.resolved()
+    photo_crops = None
+    if resolved.photo_crops:
+        try:
+            photo_crops = photo_crops_for(data_dir, mnist, resolved, cancel_event)
+        except CropsCancelled as error:
+            raise TrainingCancelled(str(error)) from error
     result = train(
         mnist,
         resolved,
         extra=extra,
-        photo_crops=photo_crops_for(data_dir, mnist, resolved) if resolved.photo_crops else None,
+        photo_crops=photo_crops,
         on_event=on_event,
         cancel_event=cancel_event,
         checkpoint_path=checkpoint_path,
@@ -82,10 +89,14 @@ def train_and_store(
     return TrainingOutcome(version=version, decision=decision, result=result)
 
 
-def photo_crops_for(data_dir: Path, mnist: Mnist, config: TrainingConfig) -> PipelineCrops:
+def photo_crops_for(
+    data_dir: Path, mnist: Mnist, config: TrainingConfig, cancel_event: threading.Event | None = None
+) -> PipelineCrops:
     """The pipeline crops of this run's fitting and validation digits (made once per data folder)."""
     x_fit, y_fit, x_val, y_val = split_for_training(mnist, config)
-    return load_pipeline_crops(data_dir, x_fit, y_fit, x_val, y_val, count=config.photo_crops)
+    return load_pipeline_crops(
+        data_dir, x_fit, y_fit, x_val, y_val, count=config.photo_crops, cancel_event=cancel_event
+    )
 
 
 def save_version(registry: ModelRegistry, result: TrainingResult) -> str:
