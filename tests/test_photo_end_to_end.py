@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -17,6 +18,7 @@ from mnist_engine.photo import (
     recognize,
 )
 from mnist_engine.photo.decode import ImageError
+from mnist_engine.serving import CurrentModel
 from mnist_engine.synthetic.photos import make_photo_set
 from mnist_engine.training.dataset import Mnist
 
@@ -207,3 +209,33 @@ def test_generated_photos_of_mnist_test_digits_are_read_by_a_small_model(mnist: 
         buffer = io.BytesIO()
         Image.open(io.BytesIO(item.data)).rotate(-90, expand=True).save(buffer, "JPEG", quality=95)
         assert recognize(buffer.getvalue(), KerasModel()).text.replace(" ", "") == item.label
+
+
+def _digit_on_paper(digits: list[np.ndarray], gap_in_the_middle: bool = False) -> bytes:
+    """A PNG of MNIST digits enlarged side by side on light paper; optionally each cut down the middle."""
+    paper = np.full((480, 80 + 260 * len(digits)), 235, np.uint8)
+    for index, digit in enumerate(digits):
+        big = cv2.resize(digit, (240, 240), interpolation=cv2.INTER_CUBIC)
+        if gap_in_the_middle:
+            big[:, 112:128] = 0  # a pen that skipped: two pieces side by side
+        left = 40 + 260 * index
+        paper[120:360, left : left + 240] = 235 - (big.astype(np.float32) * 0.8).astype(np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(paper).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+@pytest.mark.slow
+def test_a_digit_cut_in_two_is_read_as_one_digit_when_the_model_is_surer(
+    mnist: Mnist, trained_model_dir: Path
+) -> None:
+    model = CurrentModel(trained_model_dir)
+    zero, eight, four = mnist.x_test[3], mnist.x_test[84], mnist.x_test[4]  # labels 0, 8, 4
+    read = []
+    for digit in (zero, eight, four):
+        cut = _digit_on_paper([digit], gap_in_the_middle=True)
+        assert len(find_digit_crops(cut)) == 2  # the pipeline alone sees two shapes
+        read.append(recognize(cut, model).text)
+    assert sum(text == label for text, label in zip(read, "084", strict=True)) >= 2, read
+    # Two whole digits side by side are wider than one digit: never read as one.
+    assert recognize(_digit_on_paper([four, eight]), model).text == "48"

@@ -20,13 +20,18 @@ import numpy as np
 from mnist_engine.photo.decode import ImageError, decode_image_and_size
 from mnist_engine.photo.ink import MAX_WORK_LONG_SIDE, WORK_PIXELS, find_ink, to_working_gray
 from mnist_engine.photo.mnist_style import to_mnist
-from mnist_engine.photo.segmentation import Box, DigitRegion, find_digits
+from mnist_engine.photo.segmentation import Box, DigitRegion, find_digits, merge_regions
 
 MAX_DIGITS = 24  # a page of numbers, not a page of text
 
 # A turned reading must be this much more confident (mean log-probability) to replace the upright one.
 _TURN_MARGIN = 0.1
 _MIN_DIGITS_TO_TURN = 3
+# Two or three shapes side by side whose union is still narrower than this (width / height) may
+# be one digit the pipeline cut apart (a 4 whose strokes do not touch, a broken 8): the model
+# then reads them both ways, and the one digit wins when it is surer than all the pieces together.
+_MAX_ONE_DIGIT_ASPECT = 0.9
+_MAX_PIECES_OF_ONE_DIGIT = 3
 
 
 class ProbabilityModel(Protocol):
@@ -119,6 +124,10 @@ def recognize(image_bytes: bytes, model: ProbabilityModel, max_digits: int = MAX
     gray, original_size = _decode(image_bytes, max_digits)
     crops = _find_crops(gray, original_size, max_digits, quarter_turns=0)
     upright = classify_crops(crops, model)
+    if _could_be_one_digit(crops):
+        one_digit = classify_crops(_find_crops(gray, original_size, max_digits, 0, as_one=True), model)
+        if one_digit.confidence > upright.confidence:
+            return one_digit
     if not _looks_sideways(crops):
         return upright
     best, best_score = upright, upright.mean_log_confidence + _TURN_MARGIN
@@ -185,12 +194,25 @@ def _decode(data: bytes, max_digits: int) -> tuple[np.ndarray, tuple[int, int]]:
 
 
 def _find_crops(
-    gray: np.ndarray, original_size: tuple[int, int], max_digits: int, quarter_turns: int
+    gray: np.ndarray,
+    original_size: tuple[int, int],
+    max_digits: int,
+    quarter_turns: int,
+    *,
+    as_one: bool = False,
 ) -> list[DigitCrop]:
-    """Find and render the digits of the working image turned `quarter_turns` times anticlockwise."""
+    """Find and render the digits of the working image turned `quarter_turns` times anticlockwise.
+
+    With `as_one`, every shape found is rendered together as one digit.
+    """
     turned = np.ascontiguousarray(np.rot90(gray, quarter_turns))
     ink_map = find_ink(turned)
     regions = find_digits(ink_map.mask)
+    if as_one and regions:
+        whole = regions[0]
+        for region in regions[1:]:
+            whole = merge_regions(whole, region)
+        regions = [whole]
     if len(regions) > max_digits:
         raise TooManyDigitsError(
             f"I found {len(regions)} shapes that could be digits; I read at most {max_digits} at a time. "
@@ -207,6 +229,15 @@ def _find_crops(
         )
         for region in regions
     ]
+
+
+def _could_be_one_digit(crops: Sequence[DigitCrop]) -> bool:
+    """Return whether two or three shapes on one line together are no wider than one digit."""
+    if not 2 <= len(crops) <= _MAX_PIECES_OF_ONE_DIGIT or len({crop.line for crop in crops}) > 1:
+        return False
+    left, top = min(crop.box[0] for crop in crops), min(crop.box[1] for crop in crops)
+    right, bottom = max(crop.box[2] for crop in crops), max(crop.box[3] for crop in crops)
+    return (right - left) / max(bottom - top, 1) <= _MAX_ONE_DIGIT_ASPECT
 
 
 def _looks_sideways(crops: Sequence[DigitCrop]) -> bool:

@@ -182,7 +182,7 @@ def _split_by_height(components: list[DigitRegion]) -> tuple[list[DigitRegion], 
     return digits, pieces
 
 
-def _merge(first: DigitRegion, second: DigitRegion) -> DigitRegion:
+def merge_regions(first: DigitRegion, second: DigitRegion) -> DigitRegion:
     """Return one region holding the pixels of both."""
     box = first.box.union(second.box)
     mask = np.zeros((box.height, box.width), dtype=bool)
@@ -212,7 +212,7 @@ def _merge_overlapping(digits: list[DigitRegion]) -> list[DigitRegion]:
         for i in range(len(merged)):
             for j in range(i + 1, len(merged)):
                 if _belongs_together(merged[i].box, merged[j].box):
-                    merged[i] = _merge(merged[i], merged[j])
+                    merged[i] = merge_regions(merged[i], merged[j])
                     del merged[j]
                     changed = True
                     break
@@ -241,7 +241,7 @@ def _attach_pieces(
         if best is None:
             loose.append(piece)
         else:
-            result[best] = _merge(result[best], piece)
+            result[best] = merge_regions(result[best], piece)
     return result, loose
 
 
