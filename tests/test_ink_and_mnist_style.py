@@ -80,6 +80,13 @@ def test_a_thick_digit_is_not_a_ruled_line() -> None:
     assert remove_ruled_lines(mask).sum() == mask.sum()
 
 
+def test_upright_strokes_across_a_strip_of_digits_are_not_margins() -> None:
+    mask = np.zeros((134, 1060), dtype=bool)
+    for left in range(40, 1000, 100):
+        mask[30:110, left : left + 2] = True  # ten thin 1s, each across 60% of the strip's height
+    assert remove_ruled_lines(mask).sum() == mask.sum()
+
+
 def test_tiny_drawings_are_enlarged_and_large_photos_reduced() -> None:
     assert max(to_working_gray(np.zeros((28, 28), np.uint8)).shape) >= 224
     assert to_working_gray(np.zeros((1200, 1600, 3), np.uint8)).shape == (480, 640)

@@ -18,6 +18,10 @@ _LINE_ANGLE_SAMPLE = 3000
 _LINE_CONTRAST = 3.0
 # On a page with two or more such lines, a line need only reach across 30% of the width.
 _RULED_PAGE_MIN_SPAN = 0.3
+# Across a long strip, half the short side is one digit's stroke, not a line: a line must also
+# reach across half of three quarters of the other side. (In a 1060x134 strip of digits the
+# upright strokes of a 0 and a 1 were taken for margins; a 4:3 photo is unchanged.)
+_OTHER_SIDE_SHARE = 0.75
 
 
 def remove_ruled_lines(mask: np.ndarray) -> np.ndarray:
@@ -28,20 +32,22 @@ def remove_ruled_lines(mask: np.ndarray) -> np.ndarray:
     cleaned = mask
     for horizontal in (True, False):
         oriented = cleaned if horizontal else cleaned.T
-        line = _line_pixels(oriented)
+        line = _line_pixels(oriented, other_side=oriented.shape[0])
         if line is not None:
             cleaned = (oriented & ~line) if horizontal else (oriented & ~line).T
     return np.ascontiguousarray(cleaned)
 
 
-def _line_pixels(mask: np.ndarray) -> np.ndarray | None:
+def _line_pixels(mask: np.ndarray, other_side: int) -> np.ndarray | None:
     """Return the pixels of near-horizontal ruled lines in `mask`, or None if it has none.
 
     Ruled lines are parallel: project the thin pixels along each candidate tilt, and where
     one offset reaches across half the width, there is a line.
     """
     width = mask.shape[1]
-    votes_needed = _LINE_MIN_SPAN * width
+    votes_needed = _LINE_MIN_SPAN * max(width, _OTHER_SIDE_SHARE * other_side)
+    if votes_needed > width:
+        return None
     if np.count_nonzero(mask) < votes_needed:
         return None
     # Thin pixels: their vertical run is short. A line is thin everywhere; a digit only in places.
