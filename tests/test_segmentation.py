@@ -91,6 +91,13 @@ def test_a_pen_cut_by_the_border_is_not_a_digit_when_the_number_is_whole() -> No
     assert len(regions) == 3
 
 
+def test_a_digit_that_just_touches_the_border_at_the_start_of_a_row_is_kept() -> None:
+    mask = ink("0123", (-4, 300))  # the 0's left side touches the image's left border
+    assert mask[:, 0].any()
+    regions = find_digits(mask)
+    assert len(regions) == 4 and regions[0].box.left == 0
+
+
 def test_a_line_of_handwritten_words_is_not_read_as_digits() -> None:
     mask = ink("7", (260, 380)).astype(np.uint8)
     columns = np.arange(60, 460)

@@ -12,7 +12,7 @@ each way, and the model's clearly most confident reading wins.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import numpy as np
@@ -27,11 +27,10 @@ MAX_DIGITS = 24  # a page of numbers, not a page of text
 # A turned reading must be this much more confident (mean log-probability) to replace the upright one.
 _TURN_MARGIN = 0.1
 _MIN_DIGITS_TO_TURN = 3
-# Two or three shapes side by side whose union is still narrower than this (width / height) may
-# be one digit the pipeline cut apart (a 4 whose strokes do not touch, a broken 8): the model
-# then reads them both ways, and the one digit wins when it is surer than all the pieces together.
+# Neighbours on a line whose union is still narrower than this (width / height) may be one digit
+# the pipeline cut apart (a 4 whose strokes do not touch, a 0 broken by a skipping pen): the model
+# reads them both ways, and the one digit wins when it is surer than both pieces together.
 _MAX_ONE_DIGIT_ASPECT = 0.9
-_MAX_PIECES_OF_ONE_DIGIT = 3
 
 
 class ProbabilityModel(Protocol):
@@ -122,18 +121,13 @@ class TooManyDigitsError(ImageError):
 def recognize(image_bytes: bytes, model: ProbabilityModel, max_digits: int = MAX_DIGITS) -> Recognition:
     """Find the digits in a picture and classify them; raises ImageError for unreadable input."""
     gray, original_size = _decode(image_bytes, max_digits)
-    crops = _find_crops(gray, original_size, max_digits, quarter_turns=0)
-    upright = classify_crops(crops, model)
-    if _could_be_one_digit(crops):
-        one_digit = classify_crops(_find_crops(gray, original_size, max_digits, 0, as_one=True), model)
-        if one_digit.confidence > upright.confidence:
-            return one_digit
-    if not _looks_sideways(crops):
+    upright = _read(_find(gray, original_size, max_digits, quarter_turns=0), model)
+    if not _looks_sideways([digit.crop for digit in upright.digits]):
         return upright
     best, best_score = upright, upright.mean_log_confidence + _TURN_MARGIN
     for quarter_turns in (1, 3):
         try:
-            turned = classify_crops(_find_crops(gray, original_size, max_digits, quarter_turns), model)
+            turned = _read(_find(gray, original_size, max_digits, quarter_turns), model)
         except TooManyDigitsError:
             continue
         if turned.digits and turned.mean_log_confidence > best_score:
@@ -148,7 +142,7 @@ def find_digit_crops(image_bytes: bytes, *, max_digits: int = MAX_DIGITS) -> lis
     than `max_digits` digit-like shapes are found.
     """
     gray, original_size = _decode(image_bytes, max_digits)
-    return _find_crops(gray, original_size, max_digits, quarter_turns=0)
+    return _find(gray, original_size, max_digits, quarter_turns=0).crops()
 
 
 def classify_crops(crops: Sequence[DigitCrop], model: ProbabilityModel) -> Recognition:
@@ -193,26 +187,33 @@ def _decode(data: bytes, max_digits: int) -> tuple[np.ndarray, tuple[int, int]]:
     return to_working_gray(image), original_size
 
 
-def _find_crops(
-    gray: np.ndarray,
-    original_size: tuple[int, int],
-    max_digits: int,
-    quarter_turns: int,
-    *,
-    as_one: bool = False,
-) -> list[DigitCrop]:
-    """Find and render the digits of the working image turned `quarter_turns` times anticlockwise.
+@dataclass(frozen=True)
+class _Found:
+    """The digits found in the working image turned `quarter_turns` times: their ink and regions."""
 
-    With `as_one`, every shape found is rendered together as one digit.
-    """
+    ink: np.ndarray
+    regions: list[DigitRegion]
+    quarter_turns: int
+    working_shape: tuple[int, int]
+    original_size: tuple[int, int]
+
+    def crop(self, region: DigitRegion) -> DigitCrop:
+        """Render one region as an MNIST digit, its box mapped back to the original's pixels."""
+        return DigitCrop(
+            image=_render(self.ink, region),
+            box=_original_box(region.box, self.quarter_turns, self.working_shape, self.original_size),
+            line=region.line,
+        )
+
+    def crops(self) -> list[DigitCrop]:
+        return [self.crop(region) for region in self.regions]
+
+
+def _find(gray: np.ndarray, original_size: tuple[int, int], max_digits: int, quarter_turns: int) -> _Found:
+    """Find the digits of the working image turned `quarter_turns` times anticlockwise."""
     turned = np.ascontiguousarray(np.rot90(gray, quarter_turns))
     ink_map = find_ink(turned)
     regions = find_digits(ink_map.mask)
-    if as_one and regions:
-        whole = regions[0]
-        for region in regions[1:]:
-            whole = merge_regions(whole, region)
-        regions = [whole]
     if len(regions) > max_digits:
         raise TooManyDigitsError(
             f"I found {len(regions)} shapes that could be digits; I read at most {max_digits} at a time. "
@@ -221,23 +222,39 @@ def _find_crops(
             found=len(regions),
             limit=max_digits,
         )
-    return [
-        DigitCrop(
-            image=_render(ink_map.ink, region),
-            box=_original_box(region.box, quarter_turns, gray.shape, original_size),
-            line=region.line,
-        )
-        for region in regions
-    ]
+    return _Found(ink_map.ink, regions, quarter_turns, (gray.shape[0], gray.shape[1]), original_size)
 
 
-def _could_be_one_digit(crops: Sequence[DigitCrop]) -> bool:
-    """Return whether two or three shapes on one line together are no wider than one digit."""
-    if not 2 <= len(crops) <= _MAX_PIECES_OF_ONE_DIGIT or len({crop.line for crop in crops}) > 1:
-        return False
-    left, top = min(crop.box[0] for crop in crops), min(crop.box[1] for crop in crops)
-    right, bottom = max(crop.box[2] for crop in crops), max(crop.box[3] for crop in crops)
-    return (right - left) / max(bottom - top, 1) <= _MAX_ONE_DIGIT_ASPECT
+def _read(found: _Found, model: ProbabilityModel) -> Recognition:
+    """Classify the digits found, then join neighbours that read better as one digit."""
+    regions = list(found.regions)
+    reading = classify_crops([found.crop(region) for region in regions], model)
+    digits = list(reading.digits)
+    index = 0
+    while index < len(digits) - 1:
+        joined = _joined(regions[index], regions[index + 1])
+        if joined is not None:
+            candidate = classify_crops([found.crop(joined)], model).digits[0]
+            # The one digit must be surer than both pieces together (the product of their confidences).
+            if candidate.confidence > digits[index].confidence * digits[index + 1].confidence:
+                regions[index : index + 2] = [joined]
+                digits[index : index + 2] = [candidate]
+                continue  # the joined digit may take in its next neighbour too
+        index += 1
+    if len(digits) == len(reading.digits):
+        return reading
+    crops = [digit.crop for digit in digits]
+    return Recognition(digits=digits, text=digits_to_text([digit.digit for digit in digits], crops))
+
+
+def _joined(left: DigitRegion, right: DigitRegion) -> DigitRegion | None:
+    """The two shapes as one digit, when they share a line and together are no wider than a digit."""
+    if left.line != right.line:
+        return None
+    box = left.box.union(right.box)
+    if box.width > _MAX_ONE_DIGIT_ASPECT * box.height:
+        return None
+    return replace(merge_regions(left, right), line=left.line)
 
 
 def _looks_sideways(crops: Sequence[DigitCrop]) -> bool:

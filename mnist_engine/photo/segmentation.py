@@ -45,6 +45,11 @@ _SMALL_DIGIT_RATIO = 0.5
 _MAX_CUT_INK = 0.5
 # A small piece belongs to a digit at most this share of the digit's height away.
 _PIECE_REACH = 0.25
+# A shape touching the border is a digit of the row beside it when its height is within these
+# shares of the row's digits' and it is at most this much wider than tall.
+_BORDER_DIGIT_MIN = 0.6
+_BORDER_DIGIT_MAX = 1.5
+_BORDER_DIGIT_MAX_ASPECT = 1.2
 
 
 @dataclass(frozen=True)
@@ -360,4 +365,20 @@ def _drop_cut_by_border(components: list[DigitRegion], shape: tuple[int, int]) -
         return components
     tallest = max(region.box.height for region in inside)
     digits_inside = [region for region in inside if region.box.height >= _MIN_DIGIT_HEIGHT_RATIO * tallest]
-    return inside if len(digits_inside) >= 2 else components
+    if len(digits_inside) < 2:
+        return components
+    # A digit at the start or end of a row that just touches the border is kept: it has a digit's
+    # size and sits on a row of digits; a pen or a finger is far larger, or lies across them.
+    typical = float(np.median([region.box.height for region in digits_inside]))
+    return [
+        region
+        for region in components
+        if region in inside or _is_digit_of_row(region.box, typical, digits_inside)
+    ]
+
+
+def _is_digit_of_row(box: Box, typical_height: float, digits: list[DigitRegion]) -> bool:
+    """Return whether a shape has a digit's size and shares a row with one of `digits`."""
+    sized = _BORDER_DIGIT_MIN <= box.height / typical_height <= _BORDER_DIGIT_MAX
+    upright = box.width <= _BORDER_DIGIT_MAX_ASPECT * box.height
+    return sized and upright and any(box.vertical_overlap(digit.box) > 0.5 * box.height for digit in digits)
