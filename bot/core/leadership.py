@@ -20,6 +20,10 @@ logger = logging.getLogger(__name__)
 LEADER_KEY = "digitbot:leader"
 LEASE_SECONDS = 10.0
 RENEW_SECONDS = 3.0
+# Stopping waits at most this long for Redis: redis-py's asyncio client can wait forever to close
+# a connection that a cancelled blocking read left behind (redis/redis-py#2579, #3941), and a
+# stopping service must not hang on it (seen once in the tests, under load).
+STOP_SECONDS = 5.0
 
 
 class Leadership:
@@ -40,11 +44,12 @@ class Leadership:
         """Stop campaigning and hand the lead over at once."""
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await asyncio.wait([self._task], timeout=STOP_SECONDS)
         if self.is_leader:
-            with contextlib.suppress(LockError, RedisError):
-                await self._lock.release()
+            # Bounded: a release stuck on a broken connection only delays the lease's expiry.
+            with contextlib.suppress(LockError, RedisError, TimeoutError):
+                async with asyncio.timeout(STOP_SECONDS):
+                    await self._lock.release()
         self.is_leader = False
 
     async def _campaign(self) -> None:

@@ -23,7 +23,7 @@ from rq import Callback, Queue
 from rq.command import send_stop_job_command
 from rq.exceptions import InvalidJobOperation, NoSuchJobError
 
-from bot.core.leadership import Leadership
+from bot.core.leadership import STOP_SECONDS, Leadership
 from bot.core.progress import ProgressHub, RunProgress
 from bot.core.run_stream import (
     CANCEL_SECONDS,
@@ -125,8 +125,14 @@ class QueuedTraining:
         await self.redis.xadd(run_stream(run.run_id), ended_fields(RunEnded.of(run)), maxlen=STREAM_LENGTH)
 
     async def close(self) -> None:
-        """Close the Redis connections."""
-        await self.redis.aclose()
+        """Close the Redis connections, giving up on the asynchronous ones after STOP_SECONDS."""
+        try:
+            async with asyncio.timeout(STOP_SECONDS):
+                await self.redis.aclose()
+        except TimeoutError:
+            logger.warning(
+                "Redis did not close within %.0f s; its connections end with the process", STOP_SECONDS
+            )
         self._sync_redis.close()
 
     async def _hard_stop(self, run_id: int, still_running: Callable[[], bool]) -> None:

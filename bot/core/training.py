@@ -21,6 +21,7 @@ from typing import Any
 from redis.exceptions import RedisError
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.core.leadership import STOP_SECONDS
 from bot.core.progress import ProgressHub, RunProgress
 from bot.core.queued_training import QueuedTraining
 from bot.core.texts import say
@@ -181,11 +182,13 @@ class TrainingSupervisor:
             if await self.cancel():
                 await self.wait()
             return
-        for task in (self._announcements, *self._followers):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        tasks = [task for task in (self._announcements, *self._followers) if task is not None]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            _, still_running = await asyncio.wait(tasks, timeout=STOP_SECONDS)
+            if still_running:
+                logger.warning("%d tasks following runs did not stop; leaving them", len(still_running))
         await self.queue.close()
 
     async def new_labelled_samples(self) -> int:
