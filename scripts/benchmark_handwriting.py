@@ -6,7 +6,9 @@
 
 Each source of the development photos (the `repo` column of labels.tsv, single digits only) plays
 one user. The serving model first reads every source with at least six single digits; the
-sources it reads worst are chosen. Each chosen source's images are split in two seeded halves.
+sources it reads worst are chosen, by the mean probability it gives the true digit (accuracy
+barely moves: the serving model reads almost every image right). Each chosen source's images are
+split in two seeded halves.
 The first half goes through the bot's own path, as a front end drives it: `DigitReader.read`
 reads the photo in the reading pool and stores the answer with its 28×28 samples; the user taps
 ✅ when the answer is right, or ❌ and types the right digit (`begin_correction`, then
@@ -16,9 +18,16 @@ SQLite file, migrated as the service migrates it; each source is its own user id
 Then the scheduled retraining runs as the service's clock runs it (`Schedule.retrain`: the
 supervisor's training job, the engine's command line with the users' samples, the service's
 architecture, epochs, user sample weight, holdout and promotion tolerance), once, with every
-chosen user's corrections together, into a scratch copy of the model folder. The other half of
-each source is read before (serving model) and after (the run's candidate, promoted or not),
-and MNIST test accuracy before and after and the promotion decision come from the run's record.
+chosen user's corrections together, into a scratch copy of the model folder. A control run does
+the same with a second fresh database that holds no feedback (the schedule's minimum lowered to
+zero), so the engine trains with the same settings and seed but without the users' samples: the
+candidates are retrained from scratch, so what the users taught is the difference between the
+two, not between before and after. The other half of each source is read before (serving
+model), after (the corrected run's candidate) and by the control candidate (promoted or not),
+counting exact readings and the mean probability of the true digit: the calibrated probability
+the model gives the true label on the one crop the pipeline found (0 when it found not exactly
+one digit, or the picture was refused). MNIST test accuracy and the promotion decisions come
+from the runs' records.
 """
 
 from __future__ import annotations
@@ -51,7 +60,7 @@ if TYPE_CHECKING:
     from bot.core.services import Services
     from bot.settings import Settings
     from db.views import RunSummary
-    from mnist_engine.photo import ProbabilityModel
+    from mnist_engine.photo import ProbabilityModel, Recognition
 
 
 @dataclass(frozen=True)
@@ -67,16 +76,33 @@ class DevImage:
 
 @dataclass
 class SourceScore:
-    """How one model read a list of images: image name → text read (or the error)."""
+    """How one model read a list of images: the text read (or the error) and P(true digit) per image."""
 
     readings: dict[str, str] = field(default_factory=dict)
+    probabilities: dict[str, float] = field(default_factory=dict)
     right: int = 0
     total: int = 0
+
+    def add(self, image: DevImage, text: str, probability: float) -> None:
+        """Count one image read as `text`, the true digit given `probability`."""
+        self.readings[image.name] = text
+        self.probabilities[image.name] = probability
+        self.total += 1
+        self.right += text == image.label
 
     @property
     def accuracy(self) -> float:
         """The share read exactly right."""
         return self.right / self.total if self.total else math.nan
+
+    @property
+    def mean_probability(self) -> float:
+        """The mean probability of the true digit."""
+        return (
+            math.fsum(self.probabilities.values()) / len(self.probabilities)
+            if self.probabilities
+            else math.nan
+        )
 
 
 @dataclass
@@ -108,10 +134,22 @@ def group_by_source(images: Sequence[DevImage], min_images: int) -> dict[str, li
     return {source: group for source, group in groups.items() if len(group) >= min_images}
 
 
+def rank_sources(scores: dict[str, SourceScore]) -> list[str]:
+    """Sources worst first: lowest mean P(true digit), then accuracy, then more images (more to learn)."""
+    return sorted(
+        scores,
+        key=lambda source: (
+            scores[source].mean_probability,
+            scores[source].accuracy,
+            -scores[source].total,
+            source,
+        ),
+    )
+
+
 def choose_sources(scores: dict[str, SourceScore], count: int) -> list[str]:
-    """The `count` sources read worst; among equals the one with more images (more to learn from)."""
-    ranked = sorted(scores, key=lambda source: (scores[source].accuracy, -scores[source].total, source))
-    return ranked[:count]
+    """The `count` sources the model reads worst (`rank_sources`)."""
+    return rank_sources(scores)[:count]
 
 
 def split_halves(images: Sequence[DevImage], seed: int) -> tuple[list[DevImage], list[DevImage]]:
@@ -129,6 +167,16 @@ def digits_only(text: str) -> str:
     return "".join(text.split())
 
 
+def true_digit_probability(recognition: Recognition, model: ProbabilityModel, label: str) -> float:
+    """The model's calibrated P(label) on the one crop found; 0 unless exactly one digit was found."""
+    import numpy as np
+
+    if len(recognition.digits) != 1 or len(label) != 1:
+        return 0.0
+    probabilities = model.predict_proba(recognition.digits[0].crop.image[np.newaxis])
+    return float(probabilities[0, int(label)])
+
+
 def read_all(images: Sequence[DevImage], model: ProbabilityModel) -> SourceScore:
     """Read images as the bot's reading workers do (`recognize` with a loaded version)."""
     from mnist_engine.photo import ImageError, recognize
@@ -136,12 +184,13 @@ def read_all(images: Sequence[DevImage], model: ProbabilityModel) -> SourceScore
     score = SourceScore()
     for image in images:
         try:
-            text = digits_only(recognize(image.path.read_bytes(), model).text)
+            recognition = recognize(image.path.read_bytes(), model)
         except ImageError as error:
-            text = f"error: {error}"
-        score.readings[image.name] = text
-        score.total += 1
-        score.right += text == image.label
+            score.add(image, f"error: {error}", 0.0)  # a refused picture gives the true digit nothing
+            continue
+        score.add(
+            image, digits_only(recognition.text), true_digit_probability(recognition, model, image.label)
+        )
     return score
 
 
@@ -291,8 +340,39 @@ def print_settings(settings: Settings, epochs_override: int | None) -> None:
     )
 
 
+@dataclass(frozen=True)
+class Retraining:
+    """One scheduled retraining in its own scratch folder: what was taught, its run, the minimum used."""
+
+    settings: Settings
+    teachings: dict[str, Teaching]
+    run: RunSummary
+    minimum: int
+    candidate: ProbabilityModel
+
+
+def retrain_in(
+    folder: Path, model_dir: Path, settings: Settings, epochs: int | None, taught: dict[str, list[DevImage]]
+) -> Retraining | str:
+    """Copy the serving models into `folder`, teach `taught` into a fresh database there and retrain.
+
+    Returns why no model came out, when none did.
+    """
+    from mnist_engine.registry import ModelRegistry
+    from mnist_engine.serving import Classifier
+
+    folder.mkdir(parents=True)
+    shutil.copytree(model_dir, folder / "models", ignore=shutil.ignore_patterns(".staging-*", "*.lock"))
+    run_settings = scratch_settings(settings, folder, epochs)
+    teachings, run, minimum = asyncio.run(teach_and_retrain(run_settings, taught))
+    if run is None or run.model_version is None:
+        return "no run was started" if run is None else f"run #{run.id} {run.status.value}: {run.error}"
+    candidate = Classifier.load(ModelRegistry(run_settings.model_dir).path(run.model_version))
+    return Retraining(run_settings, teachings, run, minimum, candidate)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Choose the sources, teach half of each, retrain as scheduled, print the before/after table."""
+    """Choose the sources, teach half of each, retrain as scheduled with and without, print the table."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dev-dir", type=Path, default=DEFAULT_DEV_DIR)
     parser.add_argument("--model-dir", type=Path, help="the serving models (default: MNIST_MODEL_DIR)")
@@ -339,19 +419,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     halves = {source: split_halves(groups[source], arguments.seed) for source in chosen}
     scratch = Path(tempfile.mkdtemp(prefix="handwriting-benchmark-"))
     try:
-        shutil.copytree(model_dir, scratch / "models", ignore=shutil.ignore_patterns(".staging-*", "*.lock"))
-        run_settings = scratch_settings(settings, scratch, arguments.epochs)
-        print_settings(run_settings, arguments.epochs)
-        print("Teaching and retraining (progress on stderr)...\n", flush=True)
-        teachings, run, minimum = asyncio.run(
-            teach_and_retrain(run_settings, {source: halves[source][0] for source in chosen})
-        )
-        if run is None or run.model_version is None:
-            reason = "no run was started" if run is None else f"run #{run.id} {run.status.value}: {run.error}"
-            print(f"The retraining made no model ({reason}).", file=sys.stderr)
-            return 1
-        candidate = Classifier.load(ModelRegistry(run_settings.model_dir).path(run.model_version))
-        _print_results(chosen, halves, scores, candidate, teachings, run, run_settings, minimum)
+        print_settings(scratch_settings(settings, scratch, arguments.epochs), arguments.epochs)
+        print("Teaching and retraining, then the control retraining (progress on stderr)...\n", flush=True)
+        taught = {source: halves[source][0] for source in chosen}
+        corrected = retrain_in(scratch / "corrected", model_dir, settings, arguments.epochs, taught)
+        print("  control: the same scheduled retraining, no feedback in its database", file=sys.stderr)
+        control = retrain_in(scratch / "control", model_dir, settings, arguments.epochs, {})
+        for name, outcome in (("corrected", corrected), ("control", control)):
+            if isinstance(outcome, str):
+                print(f"The {name} retraining made no model ({outcome}).", file=sys.stderr)
+                return 1
+        assert isinstance(corrected, Retraining) and isinstance(control, Retraining)
+        _print_results(chosen, halves, scores, corrected, control)
     finally:
         if arguments.keep:
             print(f"\nScratch folder kept: {scratch}")
@@ -366,13 +445,16 @@ def _print_survey(
     """Every eligible source as the serving model reads it, worst first, and which were chosen."""
     print(
         f"Serving model {version} on the {len(groups)} sources with at least {MIN_IMAGES_PER_SOURCE} "
-        f"single digits; the {len(chosen)} it reads worst are chosen (ties: more images first):\n"
+        f"single digits; the {len(chosen)} it reads worst (lowest mean P(true digit)) are chosen:\n"
     )
-    print("| source | images | read right | chosen |")
-    print("|---|---|---|---|")
-    for source in sorted(scores, key=lambda source: (scores[source].accuracy, -scores[source].total, source)):
+    print("| source | images | read right | mean P(true digit) | chosen |")
+    print("|---|---|---|---|---|")
+    for source in rank_sources(scores):
         score, mark = scores[source], "yes" if source in chosen else ""
-        print(f"| {source} | {score.total} | {percent(score.right, score.total)} | {mark} |")
+        print(
+            f"| {source} | {score.total} | {percent(score.right, score.total)} | "
+            f"{score.mean_probability:.3f} | {mark} |"
+        )
     for source in chosen:
         misread = [
             f"{image.name} ({image.kind}) {image.label} read {scores[source].readings[image.name]!r}"
@@ -383,59 +465,99 @@ def _print_survey(
     print("\n")
 
 
+def measured_score(score: SourceScore, measured: Sequence[DevImage]) -> SourceScore:
+    """The part of a whole source's score that covers the measured images."""
+    part = SourceScore()
+    for image in measured:
+        part.add(image, score.readings[image.name], score.probabilities[image.name])
+    return part
+
+
+def merged(scores: Sequence[SourceScore]) -> SourceScore:
+    """Several sources' scores as one (every image counts once)."""
+    whole = SourceScore()
+    for score in scores:
+        whole.readings.update(score.readings)
+        whole.probabilities.update(score.probabilities)
+        whole.right += score.right
+        whole.total += score.total
+    return whole
+
+
 def _print_results(
     chosen: list[str],
     halves: dict[str, tuple[list[DevImage], list[DevImage]]],
     scores: dict[str, SourceScore],
-    candidate: ProbabilityModel,
-    teachings: dict[str, Teaching],
-    run: RunSummary,
-    settings: Settings,
-    minimum: int,
+    corrected: Retraining,
+    control: Retraining,
 ) -> None:
-    """The before/after table, the run's promotion decision and MNIST figures."""
-    from mnist_engine.training.train import TrainingConfig
-
-    print("| source | images taught | samples labelled | images measured | before | after |")
-    print("|---|---|---|---|---|---|")
-    totals = [0, 0, 0, 0, 0]
+    """The before / after / control table, the runs' promotion decisions and MNIST figures."""
+    print(
+        "| source | images taught | samples labelled | images measured | right before | right after "
+        "| right control | P(true) before | P(true) after | P(true) control | after − control |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    columns: list[list[SourceScore]] = [[], [], []]
+    taught_total = labelled_total = 0
     for source in chosen:
         taught, measured = halves[source]
-        before = sum(scores[source].readings[image.name] == image.label for image in measured)
-        after = read_all(measured, candidate).right
-        labelled = teachings[source].labelled_samples
-        print(
-            f"| {source} | {len(taught)} | {labelled} | {len(measured)} | "
-            f"{percent(before, len(measured))} | {percent(after, len(measured))} |"
+        row = (
+            measured_score(scores[source], measured),
+            read_all(measured, corrected.candidate),
+            read_all(measured, control.candidate),
         )
-        for index, value in enumerate((len(taught), labelled, len(measured), before, after)):
-            totals[index] += value
-    taught_total, labelled_total, measured_total, before_total, after_total = totals
+        labelled = corrected.teachings[source].labelled_samples
+        print(_result_row(source, len(taught), labelled, row))
+        for column, score in zip(columns, row, strict=True):
+            column.append(score)
+        taught_total, labelled_total = taught_total + len(taught), labelled_total + labelled
+    totals = (merged(columns[0]), merged(columns[1]), merged(columns[2]))
+    print(_result_row(f"all {len(chosen)}", taught_total, labelled_total, totals))
+
+    teachings = corrected.teachings.values()
     print(
-        f"| all {len(chosen)} | {taught_total} | {labelled_total} | {measured_total} | "
-        f"{percent(before_total, measured_total)} | {percent(after_total, measured_total)} |"
+        f"\nThe taught halves: {sum(teaching.corrected for teaching in teachings)} answers corrected, "
+        f"{sum(teaching.right for teaching in teachings)} confirmed right, "
+        f"{sum(teaching.unread for teaching in teachings)} with no answer to judge; a correction whose "
+        "digit count differs from the reading labels no sample. P(true): mean over the measured images "
+        "of the calibrated probability of the true digit (0 when not exactly one digit was found)."
     )
-    corrected = sum(teaching.corrected for teaching in teachings.values())
-    unread = sum(teaching.unread for teaching in teachings.values())
+    _print_run("After", corrected, f"all {len(chosen)} users' corrections together")
+    _print_run("Control", control, "a fresh database with no feedback (the same settings and seed)")
+
+
+def _result_row(name: str, taught: int, labelled: int, row: Sequence[SourceScore]) -> str:
+    """One line of the results table."""
+    before, after, control = row
+    rights = " | ".join(percent(score.right, score.total) for score in row)
+    means = " | ".join(f"{score.mean_probability:.3f}" for score in row)
+    gain = after.mean_probability - control.mean_probability
+    return f"| {name} | {taught} | {labelled} | {before.total} | {rights} | {means} | {gain:+.3f} |"
+
+
+def _print_run(name: str, retraining: Retraining, what: str) -> None:
+    """One retraining's run: what it trained on, its MNIST and users' figures, its promotion decision."""
+    from mnist_engine.training.train import TrainingConfig
+
+    run, settings = retraining.run, retraining.settings
     print(
-        f"\nThe taught halves: {corrected} answers corrected, "
-        f"{sum(teaching.right for teaching in teachings.values())} confirmed right, {unread} with no answer "
-        "to judge; a correction whose digit count differs from the reading labels no sample."
+        f"{name}: one scheduled retraining (Schedule.retrain) with {what}: run #{run.id}, "
+        f"{run.status.value}, {run.epochs_done} epochs, {run.user_samples} user samples exported"
+        + (
+            f" (about {TrainingConfig.extra_holdout_fraction:.0%} of them held out for the users' slice)."
+            if run.user_samples
+            else "."
+        )
     )
-    print(
-        f"One scheduled retraining (Schedule.retrain) with all {len(chosen)} users' corrections together: "
-        f"run #{run.id}, {run.status.value}, {run.epochs_done} epochs, {run.user_samples} user samples "
-        f"exported (about {TrainingConfig.extra_holdout_fraction:.0%} of them held out for the users' slice)."
-    )
-    if minimum < settings.retrain_min_new_samples:
+    if retraining.minimum < settings.retrain_min_new_samples:
         print(
-            f"The schedule's minimum of {settings.retrain_min_new_samples} new labelled samples was lowered "
-            f"to {minimum} for this run: the real schedule would wait for more corrections."
+            f"  The schedule's minimum of {settings.retrain_min_new_samples} new labelled samples was "
+            f"lowered to {retraining.minimum} for this run: the real schedule would not retrain yet."
         )
     print(
-        f"MNIST test: before {_share(run.serving_test_accuracy)}, after {_share(run.test_accuracy)} "
-        f"(tolerance {settings.promotion_tolerance:.2%}); users' slice: before "
-        f"{_share(run.serving_users_accuracy)}, after {_share(run.users_accuracy)}. "
+        f"  MNIST test: serving {_share(run.serving_test_accuracy)}, candidate {_share(run.test_accuracy)} "
+        f"(tolerance {settings.promotion_tolerance:.2%}); users' slice: serving "
+        f"{_share(run.serving_users_accuracy)}, candidate {_share(run.users_accuracy)}. "
         f"Candidate {run.model_version} {'promoted' if run.promoted else 'not promoted'}: "
         f"{run.promotion_reason}."
     )
