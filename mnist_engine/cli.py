@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from mnist_engine.registry import MODEL_FILE, ModelRegistry, RegistryError
 from mnist_engine.settings import get_settings
 from mnist_engine.training.events import RunReport, TrainingEvent, encode_line
 
@@ -33,7 +34,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.INFO if arguments.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    from mnist_engine.registry import RegistryError
     from mnist_engine.serving import NoModelError
     from mnist_engine.training.dataset import DatasetError
 
@@ -81,6 +81,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train_parser.add_argument("--validation-size", type=int, default=settings.training_validation_size)
     train_parser.add_argument("--no-augment", action="store_true", help="switch augmentation off")
+    train_parser.add_argument(
+        "--fine-tune",
+        action="store_true",
+        help="start from the serving model when it has this architecture, and train it briefly at a "
+        "low learning rate (the scheduled retraining does)",
+    )
     train_parser.add_argument(
         "--photo-crops",
         type=int,
@@ -138,12 +144,20 @@ def command_train(arguments: argparse.Namespace) -> int:
     if arguments.niceness:
         os.nice(arguments.niceness)
     settings = get_settings()
+    initial_model = serving_model_file(settings.model_dir, arguments.arch) if arguments.fine_tune else None
+    if initial_model is not None:
+        print(f"Fine-tuning the serving model {initial_model.parent.name}", file=sys.stderr, flush=True)
+    elif arguments.fine_tune:
+        print(f"No serving {arguments.arch} model to fine-tune: training anew", file=sys.stderr, flush=True)
+    fine_tuning = initial_model is not None
     try:
         config = TrainingConfig(
             architecture=arguments.arch,
-            epochs=arguments.epochs,
+            epochs=arguments.epochs or (settings.fine_tune_epochs if fine_tuning else None),
             batch_size=arguments.batch_size,
-            learning_rate=arguments.learning_rate,
+            learning_rate=arguments.learning_rate
+            or (settings.fine_tune_learning_rate if fine_tuning else None),
+            initial_model=None if initial_model is None else str(initial_model),
             augment=False if arguments.no_augment else None,
             seed=arguments.seed,
             train_limit=arguments.train_limit,
@@ -240,7 +254,6 @@ def report(summary: RunReport, as_json: bool) -> None:
 
 def command_evaluate(arguments: argparse.Namespace) -> int:
     """Evaluate the serving (or a named) version on the MNIST test set through the serving path."""
-    from mnist_engine.registry import ModelRegistry
     from mnist_engine.serving import Classifier, NoModelError
     from mnist_engine.training.dataset import load_mnist
     from mnist_engine.training.evaluation import evaluate_probabilities
@@ -298,7 +311,6 @@ def command_predict(arguments: argparse.Namespace) -> int:
 
 def command_info(arguments: argparse.Namespace) -> int:
     """Show where data and models live and what is stored."""
-    from mnist_engine.registry import ModelRegistry
     from mnist_engine.training.architectures import ARCHITECTURES, DEFAULT_ARCHITECTURE
     from mnist_engine.training.dataset import NPZ_NAME
 
@@ -364,3 +376,16 @@ def _read_file(path: Path, limit_bytes: int = 50 * 1024 * 1024) -> bytes:
         raise CommandError("is a directory, not an image") from None
     except PermissionError:
         raise CommandError("permission denied") from None
+
+
+def serving_model_file(model_dir: Path, architecture: str) -> Path | None:
+    """The serving version's Keras file when that version has `architecture`; None otherwise."""
+    registry = ModelRegistry(model_dir)
+    try:
+        version = registry.current_version()
+        if version is None or registry.metadata(version).get("architecture") != architecture:
+            return None
+    except RegistryError:
+        return None
+    path = registry.path(version) / MODEL_FILE
+    return path if path.exists() else None

@@ -18,6 +18,11 @@ DEFAULT_PROMOTION_TOLERANCE = 0.001  # how much MNIST test accuracy a promoted m
 # Training digits photographed and cut out again by the photo pipeline, mixed into MNIST
 # (mnist_engine.synthetic.pipeline_crops); 0 trains on MNIST alone.
 DEFAULT_PHOTO_CROPS = 30_000
+# A scheduled retraining starts from the serving model and trains briefly at a low learning rate,
+# so the users' digits adjust what the model knows instead of being one voice among 85,000 in a
+# model trained anew.
+DEFAULT_FINE_TUNE_EPOCHS = 2
+DEFAULT_FINE_TUNE_LEARNING_RATE = 2e-4
 
 
 class StorageSettings(BaseSettings):
@@ -42,6 +47,11 @@ class EngineSettings(StorageSettings):
         default=DEFAULT_VALIDATION_SIZE, ge=100, alias="TRAINING_VALIDATION_SIZE"
     )
     training_photo_crops: int = Field(default=DEFAULT_PHOTO_CROPS, ge=0, alias="TRAINING_PHOTO_CROPS")
+    retrain_fine_tune: bool = Field(default=True, alias="RETRAIN_FINE_TUNE")
+    fine_tune_epochs: int = Field(default=DEFAULT_FINE_TUNE_EPOCHS, ge=1, le=50, alias="FINE_TUNE_EPOCHS")
+    fine_tune_learning_rate: float = Field(
+        default=DEFAULT_FINE_TUNE_LEARNING_RATE, gt=0, lt=1, alias="FINE_TUNE_LEARNING_RATE"
+    )
     # For tests and small machines: train on the first N MNIST images, test on the first M.
     training_train_limit: int | None = Field(default=None, ge=2000, alias="TRAINING_TRAIN_LIMIT")
     training_test_limit: int | None = Field(default=None, ge=100, alias="TRAINING_TEST_LIMIT")

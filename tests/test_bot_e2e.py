@@ -369,7 +369,9 @@ async def test_scheduled_retraining_skips_without_corrections_then_learns_from_t
         RETRAIN_MIN_NEW_SAMPLES="1",
         RETRAIN_SCHEDULE="30 2 * * mon-fri",
         RETRAIN_TIMEZONE="Europe/Berlin",
+        RETRAIN_ARCHITECTURE="small-cnn",  # the serving model's: the scheduled run fine-tunes it
     )
+    serving = ModelRegistry(model_dir).current_version()
     async with running_bot(environment) as services:
         job = services.schedule.scheduler.get_job("scheduled-retraining")
         assert job.misfire_grace_time == 6 * 3600 and job.coalesce
@@ -406,6 +408,10 @@ async def test_scheduled_retraining_skips_without_corrections_then_learns_from_t
     with database(tmp_path)() as session:
         run = session.scalars(select(TrainingRun)).one()
         assert run.trigger == "scheduled" and run.user_samples == 1 and run.status == RunStatus.SUCCEEDED
+    registry = ModelRegistry(model_dir)
+    newest = registry.metadata(registry.versions()[-1])
+    assert newest["parameters"]["initial_model"] == str(model_dir / str(serving) / "model.keras")
+    assert newest["epochs_done"] == 2
 
 
 async def test_a_run_left_running_by_a_restart_is_marked_interrupted(

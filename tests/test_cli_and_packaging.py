@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from mnist_engine.cli import serving_model_file
 from mnist_engine.training.events import RunReport, TrainingEvent, decode_line
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -68,6 +69,22 @@ def test_train_json_emits_parseable_events_and_promotes(tmp_path: Path, data_dir
     assert json.loads(info.stdout)["current_version"] == result.version
     evaluated = run_engine("evaluate", "--json", model_dir=tmp_path, data_dir=data_dir)
     assert json.loads(evaluated.stdout)["samples"] == 10000
+
+    # Fine-tuning (as the scheduled retraining does) starts from the serving model, briefly and gently.
+    small = ("--train-limit", "3000", "--validation-size", "1000", "--test-limit", "1000", "--json")
+    tuned = run_engine(
+        "train", "--arch", "dense", "--fine-tune", *small, model_dir=tmp_path, data_dir=data_dir
+    )
+    assert tuned.returncode == 0, tuned.stderr
+    tuned_report = decode_line(tuned.stdout.splitlines()[-1])
+    assert isinstance(tuned_report, RunReport) and tuned_report.epochs_done == 2
+    metadata = json.loads((tmp_path / str(tuned_report.version) / "metadata.json").read_text())
+    parameters = metadata["parameters"]
+    assert parameters["initial_model"] == str(tmp_path / str(result.version) / "model.keras")
+    assert parameters["learning_rate"] == pytest.approx(2e-4)
+    # The serving model is dense: a small-cnn cannot start from it.
+    assert serving_model_file(tmp_path, "small-cnn") is None
+    assert serving_model_file(tmp_path, "dense") is not None
 
 
 def test_predict_without_a_model_says_how_to_train_one(tmp_path: Path, data_dir: Path) -> None:

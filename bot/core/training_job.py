@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.core.progress import RunProgress
 from bot.core.texts import say
 from db import repository
-from db.models import RunStatus
+from db.models import RunStatus, RunTrigger
 from mnist_engine.settings import EngineSettings
 from mnist_engine.training.events import EventMessage, RunReport, TrainingEvent, decode_line
 
@@ -198,6 +198,8 @@ class TrainingJob:
             "--photo-crops",
             str(engine.training_photo_crops),
         ]
+        if run.trigger == RunTrigger.SCHEDULED and engine.retrain_fine_tune:
+            command.append("--fine-tune")
         if run.total_epochs:
             command += ["--epochs", str(run.total_epochs)]
         if engine.training_train_limit:

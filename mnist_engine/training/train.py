@@ -49,6 +49,7 @@ class TrainingConfig:
     extra_sample_weight: float = DEFAULT_USER_SAMPLE_WEIGHT
     extra_holdout_fraction: float = 0.2  # share of extra samples kept aside to evaluate on
     photo_crops: int = DEFAULT_PHOTO_CROPS  # pipeline crops mixed into training; 0 for MNIST alone
+    initial_model: str | None = None  # a .keras model to start from (fine-tuning) instead of new weights
 
     def resolved(self) -> ResolvedTrainingConfig:
         """Return a copy with the architecture's defaults filled in, validated."""
@@ -189,7 +190,7 @@ def train(
     validation_dataset = make_dataset(x_val, y_val, None, config, shuffle=False)
     steps_per_epoch = int(np.ceil(len(x_fit) / config.batch_size))
 
-    model = architecture.build()
+    model = load_initial_model(config.initial_model) if config.initial_model else architecture.build()
     model.compile(
         optimizer=build_optimizer(architecture.optimizer, config.learning_rate),
         loss=keras.losses.CategoricalCrossentropy(),
@@ -315,6 +316,17 @@ def train(
             "extra_holdout_images": 0 if extra_holdout is None else len(extra_holdout.labels),
         },
     )
+
+
+def load_initial_model(path: str) -> keras.Model:
+    """Load the model a fine-tuning run starts from; ValueError when it is not a digit classifier."""
+    try:
+        model = keras.models.load_model(path, compile=False)
+    except (OSError, ValueError) as error:
+        raise ValueError(f"cannot start from {path}: {error}") from error
+    if tuple(model.input_shape[1:]) != (28, 28, 1) or tuple(model.output_shape[1:]) != (NUM_CLASSES,):
+        raise ValueError(f"{path} does not map 28x28 digits to {NUM_CLASSES} classes")
+    return model
 
 
 def split_for_training(
