@@ -20,9 +20,9 @@ supervisor's training job, the engine's command line with the users' samples, th
 architecture, epochs, user sample weight, holdout and promotion tolerance), once, with every
 chosen user's corrections together, into a scratch copy of the model folder. A control run does
 the same with a second fresh database that holds no feedback (the schedule's minimum lowered to
-zero), so the engine trains with the same settings and seed but without the users' samples: the
-candidates are retrained from scratch, so what the users taught is the difference between the
-two, not between before and after. The other half of each source is read before (serving
+zero), so the engine trains with the same settings and seed but without the users' samples (both
+fine-tune the serving model, as the schedule does): what the users taught is the difference
+between the two, not between before and after. The other half of each source is read before (serving
 model), after (the corrected run's candidate) and by the control candidate (promoted or not),
 counting exact readings and the mean probability of the true digit: the calibrated probability
 the model gives the true label on the one crop the pipeline found (0 when it found not exactly
@@ -329,9 +329,15 @@ def print_settings(settings: Settings, epochs_override: int | None) -> None:
     from mnist_engine.training.train import TrainingConfig
 
     architecture = settings.retrain_architecture
-    epochs = settings.retrain_epochs or ARCHITECTURES[architecture].default_epochs
+    if settings.retrain_fine_tune:
+        start = "fine-tuning the serving model (when it is this architecture)"
+        epochs = settings.retrain_epochs or settings.fine_tune_epochs
+        start += f" at a learning rate of {settings.fine_tune_learning_rate:g}"
+    else:
+        start = "training anew"
+        epochs = settings.retrain_epochs or ARCHITECTURES[architecture].default_epochs
     print(
-        f"Retraining settings: architecture {architecture}, epochs {epochs}"
+        f"Retraining settings: architecture {architecture}, {start}, epochs {epochs}"
         + (" (--epochs: a trial, not the real setting)" if epochs_override else "")
         + f", user sample weight {settings.user_sample_weight:g}, users' holdout "
         f"{TrainingConfig.extra_holdout_fraction:.0%}, at most {USER_SAMPLES_PER_DIGIT} user samples "
