@@ -209,6 +209,8 @@ async def main_async(arguments: argparse.Namespace) -> None:
                 settings.data_dir.resolve(),
                 PHOTOS_PER_MINUTE="1000",
                 TRAINING_TRAIN_LIMIT="60000",
+                # The default split, whose photo material is made once and cached: no minutes making it here.
+                TRAINING_VALIDATION_SIZE="5000",
                 TRAINING_TEST_LIMIT="10000",
                 LOG_LEVEL="WARNING",
             )
