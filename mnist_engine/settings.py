@@ -47,6 +47,9 @@ class EngineSettings(StorageSettings):
         default=DEFAULT_VALIDATION_SIZE, ge=100, alias="TRAINING_VALIDATION_SIZE"
     )
     training_photo_crops: int = Field(default=DEFAULT_PHOTO_CROPS, ge=0, alias="TRAINING_PHOTO_CROPS")
+    # A first start serves the model shipped with the code (mnist_engine.shipped_model) instead of
+    # reading nothing until its first training run ends.
+    use_shipped_model: bool = Field(default=True, alias="SHIPPED_MODEL")
     retrain_fine_tune: bool = Field(default=True, alias="RETRAIN_FINE_TUNE")
     fine_tune_epochs: int = Field(default=DEFAULT_FINE_TUNE_EPOCHS, ge=1, le=50, alias="FINE_TUNE_EPOCHS")
     fine_tune_learning_rate: float = Field(

@@ -13,6 +13,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # Runs started by the tests train on MNIST alone: making the pipeline crops takes minutes. The
 # crops have tests of their own (test_pipeline_crops.py).
 os.environ["TRAINING_PHOTO_CROPS"] = "0"
+# A first start trains its first model, as without a shipped one: the shipped model has its own tests.
+os.environ["SHIPPED_MODEL"] = "0"
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 

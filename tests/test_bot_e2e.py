@@ -321,6 +321,22 @@ async def test_first_run_trains_a_model_and_answers_warming_up_meanwhile(
         assert run.trigger == "first_run" and run.status == RunStatus.SUCCEEDED
 
 
+async def test_a_first_start_serves_the_shipped_model_at_once(
+    emulator: BotApiEmulator, tmp_path: Path, data_dir: Path, mnist: Mnist
+) -> None:
+    empty_models = tmp_path / "no-models-yet"
+    environment = bot_environment(emulator, tmp_path, empty_models, data_dir, SHIPPED_MODEL="1")
+    async with running_bot(environment) as services:
+        emulator.send_photo(USER_ID, digit_photo([mnist_digit(mnist, 7)]))
+        [answer] = await emulator.wait_for(lambda: replies_to(emulator, USER_ID), timeout=20)
+        assert services.trainer.active is None  # no first run: nothing to wait for
+    assert answer["text"].startswith("I read: 7")
+    served = ModelRegistry(empty_models).current_metadata()
+    assert served is not None and "shipped_as" in served
+    with database(tmp_path)() as session:
+        assert session.scalars(select(TrainingRun)).all() == []
+
+
 async def test_shutdown_cancels_a_running_training_and_records_it(
     emulator: BotApiEmulator, tmp_path: Path, model_dir: Path, data_dir: Path
 ) -> None:

@@ -15,6 +15,7 @@ from mnist_engine.registry import ModelRegistry, RegistryError
 from mnist_engine.serving import Classifier, CurrentModel, NoModelError
 from mnist_engine.serving.calibration import apply_temperature
 from mnist_engine.serving.model_input import to_model_input
+from mnist_engine.shipped_model import install_shipped_model
 from mnist_engine.training.dataset import Mnist
 from mnist_engine.training.promotion import Scores, decide_promotion
 from mnist_engine.training.store import promote_if_better, save_version
@@ -180,3 +181,22 @@ def test_classifier_is_safe_to_share_between_threads(
             pool.map(lambda index: classifier.predict_proba(images[index : index + 1]), range(200))
         )
     np.testing.assert_allclose(np.concatenate(results), expected, atol=1e-6)
+
+
+def test_the_shipped_model_serves_a_first_start_once(tmp_path: Path, mnist: Mnist) -> None:
+    registry = ModelRegistry(tmp_path / "models")
+
+    version = install_shipped_model(registry)
+
+    assert version is not None and registry.current_version() == version
+    metadata = registry.metadata(version)
+    assert metadata["architecture"] == "small-cnn" and metadata["shipped_as"] != version
+    assert metadata["metrics"]["test_accuracy"] >= 0.99 and metadata["temperature"] > 0
+    classifier = Classifier.load(registry.path(version))
+    assert classifier.backend.name == "litert"
+    assert np.mean(classifier.predict_proba(mnist.x_test[:500]).argmax(axis=1) == mnist.y_test[:500]) > 0.98
+    # Something serves now: a second start (or another instance) installs nothing.
+    assert install_shipped_model(registry) is None
+    assert registry.versions() == [version]
+    # Nothing shipped (a checkout without it): nothing installed.
+    assert install_shipped_model(ModelRegistry(tmp_path / "other"), shipped=tmp_path / "none") is None

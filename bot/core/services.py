@@ -1,7 +1,7 @@
 """The service layer every front end shares, built once: reading, training, the admins' channels.
 
 services = build_services(settings, sessions)
-await start_services(services)     # reading workers warm, first model training if none, schedule on
+await start_services(services)     # the shipped model installed if none serves, workers warm, schedule on
 ...                                # front ends call services.reader, services.trainer, bot.core.admin
 await stop_services(services)      # a run in progress cancelled and recorded, workers stopped
 """
@@ -28,6 +28,7 @@ from bot.settings import Settings
 from db.models import Channel, RunTrigger
 from mnist_engine.registry import ModelRegistry, RegistryError
 from mnist_engine.serving import NoModelError
+from mnist_engine.shipped_model import install_shipped_model
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +98,10 @@ async def start_services(services: Services) -> None:
     if services.leadership is not None:
         services.leadership.start()
     await services.trainer.follow_other_instances()
+    if services.settings.use_shipped_model:
+        shipped = await asyncio.to_thread(install_shipped_model, services.registry)
+        if shipped is not None:
+            logger.info("No model yet: serving the model shipped with the code as %s", shipped)
     try:
         version = await services.pool.warm_up()
         logger.info("Serving model %s", version)
