@@ -12,13 +12,14 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from mnist_engine.registry import MODEL_FILE, ModelRegistry, RegistryError
 from mnist_engine.settings import get_settings
 from mnist_engine.training.events import RunReport, TrainingEvent, encode_line
 
 logger = logging.getLogger("mnist_engine")
+Number = TypeVar("Number", int, float)
 
 
 class CommandError(Exception):
@@ -153,10 +154,11 @@ def command_train(arguments: argparse.Namespace) -> int:
     try:
         config = TrainingConfig(
             architecture=arguments.arch,
-            epochs=arguments.epochs or (settings.fine_tune_epochs if fine_tuning else None),
+            epochs=fine_tune_default(arguments.epochs, settings.fine_tune_epochs, fine_tuning),
             batch_size=arguments.batch_size,
-            learning_rate=arguments.learning_rate
-            or (settings.fine_tune_learning_rate if fine_tuning else None),
+            learning_rate=fine_tune_default(
+                arguments.learning_rate, settings.fine_tune_learning_rate, fine_tuning
+            ),
             initial_model=None if initial_model is None else str(initial_model),
             augment=False if arguments.no_augment else None,
             seed=arguments.seed,
@@ -389,3 +391,10 @@ def serving_model_file(model_dir: Path, architecture: str) -> Path | None:
         return None
     path = registry.path(version) / MODEL_FILE
     return path if path.exists() else None
+
+
+def fine_tune_default(given: Number | None, fine_tune_value: Number, fine_tuning: bool) -> Number | None:
+    """An option as given; when not given, the fine-tuning default while fine-tuning, else None."""
+    if given is not None or not fine_tuning:
+        return given
+    return fine_tune_value
