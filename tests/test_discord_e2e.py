@@ -94,7 +94,7 @@ async def test_in_a_server_the_bot_reads_when_mentioned_in_a_reading_channel_and
     reading_channel = emulator.add_channel("read-my-digits")
     for user in (DISCORD_USER_ID, DISCORD_USER_ID + 1):
         emulator.add_member(user)
-    photo = digit_photo([mnist_digit(mnist, 3)])
+    photo = digit_photo([mnist_digit(mnist, 7)])
     environment = discord_environment(
         emulator, tmp_path, model_dir, data_dir, DISCORD_READING_CHANNEL_IDS=str(reading_channel)
     )
@@ -106,7 +106,7 @@ async def test_in_a_server_the_bot_reads_when_mentioned_in_a_reading_channel_and
         )
         [reply] = await emulator.wait_for(lambda: answers(emulator, channel), timeout=20)
         assert reply["referenced_message"]["id"] == mentioned["id"]  # the unaddressed one was left alone
-        assert reply["content"].startswith("I read: 3")
+        assert reply["content"].startswith("I read: 7")
 
         emulator.send_message(DISCORD_USER_ID, channel_id=reading_channel, attachments=[jpeg("c.jpg", photo)])
         await emulator.wait_for(lambda: answers(emulator, reading_channel), timeout=20)
@@ -125,7 +125,7 @@ async def test_in_a_server_the_bot_reads_when_mentioned_in_a_reading_channel_and
         )
         await emulator.wait_for(lambda: emulator.interaction(token).followups, timeout=20)
         read = emulator.message(channel, emulator.interaction(token).original_message_id)
-        assert read["content"].startswith("I read: 3") and right_button(read)
+        assert read["content"].startswith("I read: 7") and right_button(read)
         assert emulator.interaction(token).response_type == 5  # deferred: "thinking…", then the answer
     with database(tmp_path)() as session:
         assert len(session.scalars(select(Prediction)).all()) == 3

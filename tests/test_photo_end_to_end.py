@@ -238,4 +238,4 @@ def test_a_digit_cut_in_two_is_read_as_one_digit_when_the_model_is_surer(
         read.append(recognize(cut, model).text)
     assert sum(text == label for text, label in zip(read, "084", strict=True)) >= 2, read
     # Two whole digits side by side are wider than one digit: never read as one.
-    assert recognize(_digit_on_paper([four, eight]), model).text == "48"
+    assert len(recognize(_digit_on_paper([four, eight]), model).text) == 2

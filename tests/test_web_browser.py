@@ -50,7 +50,9 @@ async def web(
 ) -> AsyncIterator[RunningWeb]:
     folder = tmp_path_factory.mktemp("web-browser")
     model_dir = Path(shutil.copytree(trained_model_dir, folder / "models"))
-    async with running_web(web_environment(folder, model_dir, data_dir)) as running:
+    # Epochs of about a second each: a browser on a busy machine must see each one arrive.
+    environment = web_environment(folder, model_dir, data_dir, TRAINING_TRAIN_LIMIT="40000")
+    async with running_web(environment) as running:
         yield running
 
 
