@@ -211,12 +211,17 @@ def test_generated_photos_of_mnist_test_digits_are_read_by_a_small_model(mnist: 
         assert recognize(buffer.getvalue(), KerasModel()).text.replace(" ", "") == item.label
 
 
-def _digit_on_paper(digits: list[np.ndarray], gap_in_the_middle: bool = False) -> bytes:
-    """A PNG of MNIST digits enlarged side by side on light paper; optionally each cut down the middle."""
+def _digit_on_paper(digits: list[np.ndarray], gap_in_the_middle: bool = False, across: bool = False) -> bytes:
+    """A PNG of MNIST digits enlarged side by side on light paper; optionally each cut in two.
+
+    The cut runs down the middle, or `across` it (the two pieces then lie one above the other).
+    """
     paper = np.full((480, 80 + 260 * len(digits)), 235, np.uint8)
     for index, digit in enumerate(digits):
         big = cv2.resize(digit, (240, 240), interpolation=cv2.INTER_CUBIC)
-        if gap_in_the_middle:
+        if gap_in_the_middle and across:
+            big[112:124, :] = 0  # a pen that skipped across the stroke: two pieces, one above the other
+        elif gap_in_the_middle:
             big[:, 112:128] = 0  # a pen that skipped: two pieces side by side
         left = 40 + 260 * index
         paper[120:360, left : left + 240] = 235 - (big.astype(np.float32) * 0.8).astype(np.uint8)
@@ -237,5 +242,12 @@ def test_a_digit_cut_in_two_is_read_as_one_digit_when_the_model_is_surer(
         assert len(find_digit_crops(cut)) == 2  # the pipeline alone sees two shapes
         read.append(recognize(cut, model).text)
     assert sum(text == label for text, label in zip(read, "084", strict=True)) >= 2, read
+    # Cut across, the pieces are found on two lines; read together they are the digit again.
+    read_across = []
+    for zero_cut_across in (mnist.x_test[3], mnist.x_test[10], mnist.x_test[13]):  # three 0s
+        cut = _digit_on_paper([zero_cut_across], gap_in_the_middle=True, across=True)
+        assert len({crop.line for crop in find_digit_crops(cut)}) == 2
+        read_across.append(recognize(cut, model).text)
+    assert read_across.count("0") >= 2, read_across
     # Two whole digits side by side are wider than one digit: never read as one.
     assert len(recognize(_digit_on_paper([four, eight]), model).text) == 2

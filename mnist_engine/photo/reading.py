@@ -31,6 +31,10 @@ _MIN_DIGITS_TO_TURN = 3
 # the pipeline cut apart (a 4 whose strokes do not touch, a 0 broken by a skipping pen): the model
 # reads them both ways, and the one digit wins when it is surer than both pieces together.
 _MAX_ONE_DIGIT_ASPECT = 0.9
+# Pieces on two successive lines are one digit's when they overlap across at least half the
+# narrower one and the gap between them is at most this share of their joint height: a pen that
+# skipped leaves a few per cent, while lines of writing lie a quarter of a digit or more apart.
+_MAX_STACKED_GAP = 0.15
 
 
 class ProbabilityModel(Protocol):
@@ -247,14 +251,23 @@ def _read(found: _Found, model: ProbabilityModel) -> Recognition:
     return Recognition(digits=digits, text=digits_to_text([digit.digit for digit in digits], crops))
 
 
-def _joined(left: DigitRegion, right: DigitRegion) -> DigitRegion | None:
-    """The two shapes as one digit, when they share a line and together are no wider than a digit."""
-    if left.line != right.line:
+def _joined(first: DigitRegion, second: DigitRegion) -> DigitRegion | None:
+    """The two shapes as one digit, when they could be the pieces of one.
+
+    Side by side on a line, together no wider than a digit; or one just above the other on two
+    successive lines (a stroke broken across, which segmentation puts on two lines).
+    """
+    box = first.box.union(second.box)
+    side_by_side = first.line == second.line and box.width <= _MAX_ONE_DIGIT_ASPECT * box.height
+    narrower = min(first.box.width, second.box.width)
+    stacked = (
+        second.line == first.line + 1
+        and first.box.horizontal_overlap(second.box) >= 0.5 * narrower
+        and -first.box.vertical_overlap(second.box) <= _MAX_STACKED_GAP * box.height
+    )
+    if not (side_by_side or stacked):
         return None
-    box = left.box.union(right.box)
-    if box.width > _MAX_ONE_DIGIT_ASPECT * box.height:
-        return None
-    return replace(merge_regions(left, right), line=left.line)
+    return replace(merge_regions(first, second), line=first.line)
 
 
 def _looks_sideways(crops: Sequence[DigitCrop]) -> bool:
