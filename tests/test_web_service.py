@@ -116,8 +116,11 @@ async def test_a_run_started_on_the_dashboard_streams_its_epochs_and_promotion(
     tmp_path: Path, model_dir: Path, data_dir: Path
 ) -> None:
     before = ModelRegistry(model_dir).current_version()
+    # The stream sends the newest state at most every 0.25 s: epochs of about a second each are
+    # each seen (on 4,000 images an epoch took less, and one could be passed over on a busy machine).
+    environment = web_environment(tmp_path, model_dir, data_dir, TRAINING_TRAIN_LIMIT="40000")
     async with (
-        running_web(web_environment(tmp_path, model_dir, data_dir)) as web,
+        running_web(environment) as web,
         signed_in_admin(web.url) as (client, csrf),
         client.stream("GET", "/admin/api/events") as stream,
     ):
