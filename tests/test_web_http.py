@@ -418,3 +418,21 @@ async def test_an_admin_promotes_a_version_and_rolls_back_recorded(web: RunningW
             ("roll_back", first, second),
         ]
         assert all(change.requested_by == "web admin" for change in changes)
+
+
+async def test_the_web_server_answers_without_waiting_for_delayed_acks() -> None:
+    """Nagle's algorithm is off on every connection (asyncio does it only for sockets marked TCP).
+
+    With it on, each answer after a connection's first waited for the client's delayed ACK.
+    """
+    from starlette.applications import Starlette
+
+    from bot.web.server import WebServer
+
+    server = WebServer(Starlette(), "127.0.0.1", 0)
+    await server.start()
+    try:
+        listening = [sock for running in server._server.servers for sock in running.sockets]  # type: ignore[union-attr]
+        assert [sock.proto for sock in listening] == [socket.IPPROTO_TCP]  # accepted connections inherit it
+    finally:
+        await server.stop()

@@ -80,7 +80,10 @@ class WebServer:
 
     def _bind(self) -> socket.socket:
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        listener = socket.socket(family, socket.SOCK_STREAM)
+        # IPPROTO_TCP named, not left 0: asyncio switches Nagle's algorithm off only on sockets that
+        # say they are TCP, and with it on, every answer after a connection's first waited ~40 ms
+        # for the browser's delayed ACK (56 ms instead of 14 ms per upload, measured).
+        listener = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             listener.bind((self.host, self.port))
