@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 from mnist_engine.registry import MODEL_FILE, ModelRegistry, RegistryError
 from mnist_engine.settings import get_settings
+from mnist_engine.shipped_model import install_shipped_model
 from mnist_engine.training.events import RunReport, TrainingEvent, encode_line
 
 logger = logging.getLogger("mnist_engine")
@@ -289,7 +290,12 @@ def command_predict(arguments: argparse.Namespace) -> int:
     from mnist_engine.photo import ImageError, recognize
     from mnist_engine.serving import CurrentModel
 
-    model = CurrentModel(get_settings().model_dir)
+    settings = get_settings()
+    if settings.use_shipped_model:
+        installed = install_shipped_model(ModelRegistry(settings.model_dir))
+        if installed is not None:
+            print(f"No model yet: serving the model shipped with the code as {installed}", file=sys.stderr)
+    model = CurrentModel(settings.model_dir)
     model.get()  # fail once, clearly, when no model exists
     failures = 0
     for path in arguments.paths:

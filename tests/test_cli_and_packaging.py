@@ -9,7 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from mnist_engine.cli import serving_model_file
 from mnist_engine.training.events import RunReport, TrainingEvent, decode_line
@@ -18,9 +20,14 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 def run_engine(
-    *arguments: str, model_dir: Path, data_dir: Path, timeout: float = 300
+    *arguments: str, model_dir: Path, data_dir: Path, timeout: float = 300, **settings: str
 ) -> subprocess.CompletedProcess:
-    environment = {**os.environ, "MNIST_MODEL_DIR": str(model_dir), "MNIST_DATA_DIR": str(data_dir)}
+    environment = {
+        **os.environ,
+        "MNIST_MODEL_DIR": str(model_dir),
+        "MNIST_DATA_DIR": str(data_dir),
+        **settings,
+    }
     return subprocess.run(
         [sys.executable, "-m", "mnist_engine", *arguments],
         capture_output=True,
@@ -85,6 +92,19 @@ def test_train_json_emits_parseable_events_and_promotes(tmp_path: Path, data_dir
     # The serving model is dense: a small-cnn cannot start from it.
     assert serving_model_file(tmp_path, "small-cnn") is None
     assert serving_model_file(tmp_path, "dense") is not None
+
+
+def test_predict_on_a_fresh_install_reads_with_the_shipped_model(tmp_path: Path, data_dir: Path) -> None:
+    image = tmp_path / "seven.png"
+    Image.fromarray(
+        255 - np.kron(np.load(data_dir / "mnist.npz")["x_test"][0], np.ones((8, 8), np.uint8))
+    ).save(image)
+    completed = run_engine(
+        "predict", str(image), "--json", model_dir=tmp_path / "models", data_dir=data_dir, SHIPPED_MODEL="1"
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert json.loads(completed.stdout)["digits"] == "7"
+    assert "shipped with the code" in completed.stderr
 
 
 def test_predict_without_a_model_says_how_to_train_one(tmp_path: Path, data_dir: Path) -> None:
