@@ -31,10 +31,11 @@ _MIN_DIGITS_TO_TURN = 3
 # the pipeline cut apart (a 4 whose strokes do not touch, a 0 broken by a skipping pen): the model
 # reads them both ways, and the one digit wins when it is surer than both pieces together.
 _MAX_ONE_DIGIT_ASPECT = 0.9
-# Pieces on two successive lines are one digit's when they overlap across at least half the
-# narrower one and the gap between them is at most this share of their joint height: a pen that
-# skipped leaves a few per cent, while lines of writing lie a quarter of a digit or more apart.
-_MAX_STACKED_GAP = 0.15
+# Pieces of one digit lie close: the gap between them is at most this share of their joint height
+# (a pen that skips leaves a few per cent; digits of a number and lines of writing lie further
+# apart). Pieces on two successive lines must also overlap across half the narrower one.
+_MAX_PIECES_GAP = 0.12
+_MIN_JOINED_CONFIDENCE = 0.9
 
 
 class ProbabilityModel(Protocol):
@@ -125,18 +126,22 @@ class TooManyDigitsError(ImageError):
 def recognize(image_bytes: bytes, model: ProbabilityModel, max_digits: int = MAX_DIGITS) -> Recognition:
     """Find the digits in a picture and classify them; raises ImageError for unreadable input."""
     gray, original_size = _decode(image_bytes, max_digits)
-    upright = _read(_find(gray, original_size, max_digits, quarter_turns=0), model)
-    if not _looks_sideways([digit.crop for digit in upright.digits]):
-        return upright
-    best, best_score = upright, upright.mean_log_confidence + _TURN_MARGIN
-    for quarter_turns in (1, 3):
-        try:
-            turned = _read(_find(gray, original_size, max_digits, quarter_turns), model)
-        except TooManyDigitsError:
-            continue
-        if turned.digits and turned.mean_log_confidence > best_score:
-            best, best_score = turned, turned.mean_log_confidence
-    return best
+    found = _find(gray, original_size, max_digits, quarter_turns=0)
+    crops = found.crops()
+    reading = classify_crops(crops, model)
+    if _looks_sideways(crops):
+        # The way up is chosen on the shapes as found, before any are joined into one digit.
+        best_score = reading.mean_log_confidence + _TURN_MARGIN
+        for quarter_turns in (1, 3):
+            try:
+                turned = _find(gray, original_size, max_digits, quarter_turns)
+            except TooManyDigitsError:
+                continue
+            turned_reading = classify_crops(turned.crops(), model)
+            if turned_reading.digits and turned_reading.mean_log_confidence > best_score:
+                found, reading = turned, turned_reading
+                best_score = turned_reading.mean_log_confidence
+    return _join_pieces(found, reading, model)
 
 
 def find_digit_crops(image_bytes: bytes, *, max_digits: int = MAX_DIGITS) -> list[DigitCrop]:
@@ -229,18 +234,19 @@ def _find(gray: np.ndarray, original_size: tuple[int, int], max_digits: int, qua
     return _Found(ink_map.ink, regions, quarter_turns, (gray.shape[0], gray.shape[1]), original_size)
 
 
-def _read(found: _Found, model: ProbabilityModel) -> Recognition:
-    """Classify the digits found, then join neighbours that read better as one digit."""
+def _join_pieces(found: _Found, reading: Recognition, model: ProbabilityModel) -> Recognition:
+    """Join neighbours that the model reads better as one digit than as two."""
     regions = list(found.regions)
-    reading = classify_crops([found.crop(region) for region in regions], model)
     digits = list(reading.digits)
     index = 0
     while index < len(digits) - 1:
         joined = _joined(regions[index], regions[index + 1])
         if joined is not None:
             candidate = classify_crops([found.crop(joined)], model).digits[0]
-            # The one digit must be surer than both pieces together (the product of their confidences).
-            if candidate.confidence > digits[index].confidence * digits[index + 1].confidence:
+            # The one digit must be sure, and surer than both pieces together (the product of their
+            # confidences): a weak model unsure of two real digits must not merge them.
+            both = digits[index].confidence * digits[index + 1].confidence
+            if candidate.confidence >= _MIN_JOINED_CONFIDENCE and candidate.confidence > both:
                 regions[index : index + 2] = [joined]
                 digits[index : index + 2] = [candidate]
                 continue  # the joined digit may take in its next neighbour too
@@ -258,12 +264,16 @@ def _joined(first: DigitRegion, second: DigitRegion) -> DigitRegion | None:
     successive lines (a stroke broken across, which segmentation puts on two lines).
     """
     box = first.box.union(second.box)
-    side_by_side = first.line == second.line and box.width <= _MAX_ONE_DIGIT_ASPECT * box.height
+    side_by_side = (
+        first.line == second.line
+        and box.width <= _MAX_ONE_DIGIT_ASPECT * box.height
+        and -first.box.horizontal_overlap(second.box) <= _MAX_PIECES_GAP * box.height
+    )
     narrower = min(first.box.width, second.box.width)
     stacked = (
         second.line == first.line + 1
         and first.box.horizontal_overlap(second.box) >= 0.5 * narrower
-        and -first.box.vertical_overlap(second.box) <= _MAX_STACKED_GAP * box.height
+        and -first.box.vertical_overlap(second.box) <= _MAX_PIECES_GAP * box.height
     )
     if not (side_by_side or stacked):
         return None
