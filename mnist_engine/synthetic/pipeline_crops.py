@@ -6,9 +6,11 @@ pen skipped, slightly cut by a shadow or by a neighbour. Rendering training digi
 photos and running them through the real pipeline gives 28×28 digits with exactly those faults,
 each still labelled (a photo counts only when the pipeline found as many digits as were drawn).
 
-The crops are made once per data folder and cached (`pipeline-crops-v1-<count>-<seed>.npz`):
-making 30,000 takes a few minutes on two cores. Crops of the validation digits (the training
-set's tail) are kept apart, so validation and calibration never see a digit the model fit on.
+The crops are made once per data folder and cached
+(`pipeline-crops-v1-<count>-<seed>-<fitting digits>-<validation digits>.npz`): making 30,000
+takes about five minutes on two cores. Crops of the validation digits (the training set's tail)
+are kept apart, so validation and calibration never see a digit the model fit on; another split
+(TRAINING_VALIDATION_SIZE, TRAINING_TRAIN_LIMIT) makes its own crops.
 """
 
 from __future__ import annotations
