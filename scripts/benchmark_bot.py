@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -30,14 +29,18 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT / "tests"))
 
 import numpy as np  # noqa: E402
-from bot_support import ADMIN_ID, TOKEN, USER_ID, bot_environment, digit_photo, replies_to  # noqa: E402
+from benchmark_support import (  # noqa: E402
+    background_training,
+    benchmark_photos,
+    copy_serving_model,
+    serving_version,
+)
+from bot_support import ADMIN_ID, TOKEN, USER_ID, bot_environment, replies_to  # noqa: E402
 from emulator import BotApiEmulator  # noqa: E402
 from telegram import Update  # noqa: E402
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, MessageHandler, filters  # noqa: E402
 
-from mnist_engine.registry import ModelRegistry  # noqa: E402
 from mnist_engine.settings import get_settings  # noqa: E402
-from mnist_engine.training.dataset import load_mnist  # noqa: E402
 
 
 def reply_times(emulator: BotApiEmulator, chat_id: int) -> dict[int, float]:
@@ -153,21 +156,6 @@ async def run_plain_bot_burst(
             await application.stop()
 
 
-def background_training(data_dir: Path, scratch: Path) -> subprocess.Popen:
-    """The same training the bot would run, in its own process, as load during the plain bot's burst."""
-    environment = {
-        **os.environ,
-        "MNIST_MODEL_DIR": str(scratch / "plain-models"),
-        "MNIST_DATA_DIR": str(data_dir),
-    }
-    return subprocess.Popen(
-        [sys.executable, "-m", "mnist_engine", "train", "--arch", "dense", "--epochs", "100", "--json"],
-        env=environment,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-
-
 def start_bot_process(environment: dict[str, str], log_path: Path) -> subprocess.Popen:
     """Run `python -m bot` as the service runs in production: its own process."""
     log = log_path.open("w")
@@ -188,17 +176,12 @@ def admin_texts(emulator: BotApiEmulator) -> str:
 
 async def main_async(arguments: argparse.Namespace) -> None:
     settings = get_settings()
-    registry = ModelRegistry(settings.model_dir)
-    version = registry.current_version()
-    if version is None:
-        raise SystemExit("No serving model: run `python -m mnist_engine train` first.")
-    mnist = load_mnist(settings.data_dir)
-    photos = [digit_photo([mnist.x_test[index]], seed=index, size=(1280, 960)) for index in range(20)]
+    version = serving_version(settings.model_dir)
+    photos = benchmark_photos(settings.data_dir)
 
     with tempfile.TemporaryDirectory() as scratch_name:
         scratch = Path(scratch_name)
-        model_dir = Path(shutil.copytree(settings.model_dir / version, scratch / "models" / version))
-        ModelRegistry(model_dir.parent).set_current(version)
+        model_dir = copy_serving_model(settings.model_dir, version, scratch)
         with BotApiEmulator(token=TOKEN) as emulator:
             for photo in photos:  # Telegram's side: make the photo sizes once, before any timing
                 emulator.send_photo(USER_ID - 1, photo)
@@ -232,7 +215,7 @@ async def main_async(arguments: argparse.Namespace) -> None:
         with BotApiEmulator(token=TOKEN) as emulator:
             for photo in photos:
                 emulator.send_photo(USER_ID - 1, photo)
-            trainer_process = background_training(settings.data_dir.resolve(), scratch)
+            trainer_process = background_training(settings.data_dir.resolve(), scratch / "plain-models")
             try:
                 await asyncio.sleep(15)  # let it reach its first epoch, as in our bot's burst
                 plain = await run_plain_bot_burst(

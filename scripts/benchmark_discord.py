@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -36,13 +35,16 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT / "tests"))
 
 import numpy as np  # noqa: E402
-from bot_support import digit_photo  # noqa: E402
+from benchmark_support import (  # noqa: E402
+    background_training,
+    benchmark_photos,
+    copy_serving_model,
+    serving_version,
+)
 from discord_emulator import DiscordEmulator  # noqa: E402
 from discord_support import DISCORD_ADMIN_ID, DISCORD_USER_ID, answers, discord_environment  # noqa: E402
 
-from mnist_engine.registry import ModelRegistry  # noqa: E402
 from mnist_engine.settings import get_settings  # noqa: E402
-from mnist_engine.training.dataset import load_mnist  # noqa: E402
 
 
 def stamp(message: dict[str, Any]) -> float:
@@ -141,21 +143,6 @@ async def plain_bot_burst(
         return await burst(emulator, pictures, users, per_user)
 
 
-def background_training(data_dir: Path, scratch: Path) -> subprocess.Popen[bytes]:
-    """The same training the bot would run, in its own process, as load during the plain bot's burst."""
-    environment = {
-        **os.environ,
-        "MNIST_MODEL_DIR": str(scratch / "plain-models"),
-        "MNIST_DATA_DIR": str(data_dir),
-    }
-    return subprocess.Popen(
-        [sys.executable, "-m", "mnist_engine", "train", "--arch", "dense", "--epochs", "100", "--json"],
-        env=environment,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-
-
 def start_service(environment: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
     """Run `python -m bot` as the service runs in production: its own process."""
     inherited = {
@@ -181,16 +168,12 @@ def admin_texts(emulator: DiscordEmulator) -> str:
 
 async def main_async(arguments: argparse.Namespace) -> None:
     settings = get_settings()
-    version = ModelRegistry(settings.model_dir).current_version()
-    if version is None:
-        raise SystemExit("No serving model: run `python -m mnist_engine train` first.")
-    mnist = load_mnist(settings.data_dir)
-    pictures = [digit_photo([mnist.x_test[index]], seed=index, size=(1280, 960)) for index in range(20)]
+    version = serving_version(settings.model_dir)
+    pictures = benchmark_photos(settings.data_dir)
 
     with tempfile.TemporaryDirectory() as scratch_name:
         scratch = Path(scratch_name)
-        model_dir = Path(shutil.copytree(settings.model_dir / version, scratch / "models" / version))
-        ModelRegistry(model_dir.parent).set_current(version)
+        model_dir = copy_serving_model(settings.model_dir, version, scratch)
         # The tests check every body against Discord's OpenAPI schemas; here that would cost the
         # emulator a few ms of CPU per call on the cores the bot runs on, so the checks are off.
         with DiscordEmulator(check_spec=False) as emulator:
@@ -227,7 +210,7 @@ async def main_async(arguments: argparse.Namespace) -> None:
                 service.send_signal(signal.SIGTERM)
                 service.wait(timeout=120)
         with DiscordEmulator(check_spec=False) as emulator:
-            trainer = background_training(settings.data_dir.resolve(), scratch)
+            trainer = background_training(settings.data_dir.resolve(), scratch / "plain-models")
             try:
                 await asyncio.sleep(15)  # let it reach its first epoch, as in our bot's burst
                 plain = await plain_bot_burst(

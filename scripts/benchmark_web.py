@@ -17,7 +17,6 @@ import argparse
 import asyncio
 import os
 import re
-import shutil
 import socket
 import subprocess
 import sys
@@ -31,12 +30,15 @@ sys.path.insert(0, str(PROJECT_ROOT / "tests"))  # the tests' photo helpers and 
 
 import httpx  # noqa: E402
 import numpy as np  # noqa: E402
-from bot_support import digit_photo  # noqa: E402
+from benchmark_support import (  # noqa: E402
+    background_training,
+    benchmark_photos,
+    copy_serving_model,
+    serving_version,
+)
 from web_support import ADMIN_TOKEN, SECRET_KEY, page_data, sign_in  # noqa: E402
 
-from mnist_engine.registry import ModelRegistry  # noqa: E402
 from mnist_engine.settings import get_settings  # noqa: E402
-from mnist_engine.training.dataset import load_mnist  # noqa: E402
 
 
 def free_port() -> int:
@@ -144,21 +146,6 @@ def serve_inline(port: int, model_path: Path) -> None:
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
 
 
-def background_training(data_dir: Path, scratch: Path) -> subprocess.Popen:
-    """The same training the service runs, in its own process, as load during the baseline's burst."""
-    environment = {
-        **os.environ,
-        "MNIST_MODEL_DIR": str(scratch / "baseline-models"),
-        "MNIST_DATA_DIR": str(data_dir),
-    }
-    return subprocess.Popen(
-        [sys.executable, "-m", "mnist_engine", "train", "--arch", "dense", "--epochs", "100", "--json"],
-        env=environment,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-
-
 async def start_run_on_dashboard(url: str) -> None:
     async with httpx.AsyncClient(base_url=url, timeout=30) as admin:
         csrf = await sign_in(admin)
@@ -175,16 +162,12 @@ def first_epoch_done(log_path: Path) -> bool:
 
 async def main_async(arguments: argparse.Namespace) -> None:
     settings = get_settings()
-    version = ModelRegistry(settings.model_dir).current_version()
-    if version is None:
-        raise SystemExit("No serving model: run `python -m mnist_engine train` first.")
-    mnist = load_mnist(settings.data_dir)
-    photos = [digit_photo([mnist.x_test[index]], seed=index, size=(1280, 960)) for index in range(20)]
+    version = serving_version(settings.model_dir)
+    photos = benchmark_photos(settings.data_dir)
 
     with tempfile.TemporaryDirectory() as scratch_name:
         scratch = Path(scratch_name)
-        model_dir = Path(shutil.copytree(settings.model_dir / version, scratch / "models" / version))
-        (scratch / "models" / "current").write_text(version + "\n")
+        model_dir = copy_serving_model(settings.model_dir, version, scratch)
 
         # The service, as `make run` starts it with no chat token: its own process.
         port = free_port()
@@ -235,7 +218,7 @@ async def main_async(arguments: argparse.Namespace) -> None:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        training = background_training(settings.data_dir.resolve(), scratch)
+        training = background_training(settings.data_dir.resolve(), scratch / "baseline-models")
         try:
             await wait_until_up(baseline_url)
             baseline_single = await one_at_a_time(baseline_url, photos, arguments.single)
