@@ -58,6 +58,15 @@ def stats_text(statistics: Statistics, metadata: dict[str, Any] | None) -> str:
             version=metadata["version"],
             test_accuracy=metadata["metrics"]["test_accuracy"],
         )
+    lines = [say("stats.model", serving=serving), *usage_lines(statistics)]
+    if statistics.recent_runs:
+        lines.append(say("stats.last_runs"))
+        lines.extend(run_line(run) for run in statistics.recent_runs)
+    return "\n".join(lines)
+
+
+def usage_lines(statistics: Statistics) -> list[str]:
+    """How much the product is used and how often its users say it is right (chats and dashboard)."""
     judged = (
         say(
             "stats.judged_value",
@@ -68,8 +77,7 @@ def stats_text(statistics: Statistics, metadata: dict[str, Any] | None) -> str:
         if statistics.accuracy is not None
         else say("stats.judged_none")
     )
-    lines = [
-        say("stats.model", serving=serving),
+    return [
         say(
             "stats.predictions",
             today=statistics.predictions_today,
@@ -80,10 +88,6 @@ def stats_text(statistics: Statistics, metadata: dict[str, Any] | None) -> str:
         say("stats.judged", judged=judged),
         say("stats.samples", count=statistics.labelled_samples),
     ]
-    if statistics.recent_runs:
-        lines.append(say("stats.last_runs"))
-        lines.extend(run_line(run) for run in statistics.recent_runs)
-    return "\n".join(lines)
 
 
 def run_line(run: RunSummary) -> str:

@@ -17,6 +17,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response, Stream
 
 from bot.core import admin
 from bot.core.serving import ServingChangeRefused, serve_version, serving_state
+from bot.core.stats import usage_lines
 from bot.core.texts import say
 from bot.core.training import TrainingBusyError, TrainingRequest, TrainingUnavailableError
 from bot.web.admin_auth import CSRF_HEADER, CsrfRefused
@@ -287,27 +288,7 @@ async def usage(request: Request, web: WebContext) -> Response:
                 }
                 for day in days
             ],
-            "summary": [
-                say(
-                    "stats.predictions",
-                    today=statistics.predictions_today,
-                    week=statistics.predictions_last_7_days,
-                    total=statistics.predictions_total,
-                ),
-                say("stats.users", count=statistics.distinct_users),
-                say(
-                    "stats.judged",
-                    judged=say(
-                        "stats.judged_value",
-                        accuracy=statistics.accuracy,
-                        right=statistics.judged_right,
-                        verdicts=statistics.feedback_count,
-                    )
-                    if statistics.accuracy is not None
-                    else say("stats.judged_none"),
-                ),
-                say("stats.samples", count=statistics.labelled_samples),
-            ],
+            "summary": usage_lines(statistics),
             "confusion": statistics.confusion,
         }
 
