@@ -24,11 +24,9 @@ from urllib.parse import parse_qsl
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from bot.core.reading import Picture
 from bot.core.texts import say
 from bot.web.context import web_of
-from bot.web.uploads import BodyTooLarge, declared_length, read_body_within
-from bot.web.user_routes import refused
+from bot.web.user_routes import receive_picture
 from db.models import Channel, PredictionSource
 
 logger = logging.getLogger(__name__)
@@ -103,24 +101,14 @@ async def send_drawing(request: Request) -> Response:
         logger.info("Refused a Web App drawing: %s", error)
         return JSONResponse({"text": say("web.telegram.not_verified")}, status_code=401)
     reader = web.services.reader
-    refusal = reader.admit(Channel.TELEGRAM, user.id, declared_length(request))
-    if refusal is not None:
-        return refused(refusal)
-    try:
-        data = await read_body_within(request, reader.max_file_bytes)
-    except BodyTooLarge:
-        limit_mb = reader.max_file_bytes / 1e6
-        return JSONResponse({"text": say("web.file_over_limit", limit_mb=limit_mb)}, status_code=413)
-    picture = Picture(
-        data=data,
-        channel=Channel.TELEGRAM,
-        chat_id=user.id,  # the Web App is opened in the private chat with the bot
-        user_id=user.id,
-        message_id=0,
-        source=PredictionSource.DRAWING,
+    # The Web App is opened in the private chat with the bot: the chat is the user's own.
+    picture = await receive_picture(
+        request, reader, Channel.TELEGRAM, user.id, sender=user.id, source=PredictionSource.DRAWING
     )
+    if isinstance(picture, Response):
+        return picture
     answer = await reader.read(picture)
-    await sender.send_answer(user.id, data, answer.reply)
+    await sender.send_answer(user.id, picture.data, answer.reply)
     return JSONResponse({"text": answer.reply.text, "sent": say("web.telegram.sent")})
 
 

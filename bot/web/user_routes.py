@@ -8,7 +8,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from bot.core.reading import Picture, Refusal, Verdict, VerdictRefused
+from bot.core.reading import DigitReader, Picture, Refusal, Verdict, VerdictRefused
 from bot.core.replies import parse_correction
 from bot.core.texts import ENGLISH, say
 from bot.web.answers import answer_json
@@ -62,7 +62,31 @@ async def read_picture(request: Request) -> Response:
     rate_key = visitor.id if visitor is not None else "ip:" + client_address(request)
     visitor = visitor or web.visitors.known_or_new(request)
     reader = web.services.reader
-    refusal = reader.admit(Channel.WEB, rate_key, declared_length(request))
+    picture = await receive_picture(
+        request, reader, Channel.WEB, rate_key, sender=visitor.id, source=picture_source(request)
+    )
+    if isinstance(picture, Response):
+        return picture
+    answer = await reader.read(picture)
+    response = JSONResponse(answer_json(answer))
+    web.visitors.remember(response, visitor)
+    return response
+
+
+async def receive_picture(
+    request: Request,
+    reader: DigitReader,
+    channel: Channel,
+    rate_key: int | str,
+    *,
+    sender: int | str,
+    source: PredictionSource,
+) -> Picture | Response:
+    """The picture in the request's body, admitted by the rate limit and the size limit, or the refusal.
+
+    A picture that comes over HTTP has no message: the prediction's id is its answer's handle.
+    """
+    refusal = reader.admit(channel, rate_key, declared_length(request))
     if refusal is not None:
         return refused(refusal)
     try:
@@ -70,18 +94,7 @@ async def read_picture(request: Request) -> Response:
     except BodyTooLarge:
         limit_mb = reader.max_file_bytes / 1e6
         return JSONResponse({"text": say("web.file_over_limit", limit_mb=limit_mb)}, status_code=413)
-    picture = Picture(
-        data=data,
-        channel=Channel.WEB,
-        chat_id=visitor.id,
-        user_id=visitor.id,
-        message_id=0,  # the web has no messages; the prediction's id is the answer's handle
-        source=picture_source(request),
-    )
-    answer = await reader.read(picture)
-    response = JSONResponse(answer_json(answer))
-    web.visitors.remember(response, visitor)
-    return response
+    return Picture(data=data, channel=channel, chat_id=sender, user_id=sender, message_id=0, source=source)
 
 
 def refused(refusal: Refusal) -> JSONResponse:
