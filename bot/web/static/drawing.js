@@ -1,5 +1,6 @@
-/* A canvas to draw digits on with a mouse, a finger or a pen (pointer events), shared by the
-   home page and the Telegram Web App. Thick black strokes on white, as ink on paper. */
+/* Shared by the home page and the Telegram Web App: a canvas to draw digits on with a mouse, a
+   finger or a pen (pointer events; thick black strokes on white, as ink on paper), and the
+   sending of a picture. */
 "use strict";
 
 class DrawingPad {
@@ -69,4 +70,18 @@ class DrawingPad {
   }
 }
 
+/* Post a picture; resolve to { ok, answer }, where answer.text is what to show, a network or
+   server failure included. */
+async function postPicture(url, headers, body, texts) {
+  let response;
+  try {
+    response = await fetch(url, { method: "POST", headers, body });
+  } catch (error) {
+    return { ok: false, answer: { text: texts["web.network_error"] } };
+  }
+  const answer = await response.json().catch(() => ({ text: texts["web.server_error"] }));
+  return { ok: response.ok, answer };
+}
+
 window.DrawingPad = DrawingPad;
+window.postPicture = postPicture;

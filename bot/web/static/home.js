@@ -35,23 +35,13 @@
       return;
     }
     status(texts["web.reading"]);
-    let response;
-    try {
-      response = await fetch("/api/read", {
-        method: "POST",
-        headers: {
-          "X-CSRF-Token": page.csrf,
-          "X-Picture-Source": source,
-          "Content-Type": blob.type || "application/octet-stream",
-        },
-        body: blob,
-      });
-    } catch (error) {
-      status(texts["web.network_error"], true);
-      return;
-    }
-    const answer = await response.json().catch(() => ({ text: texts["web.server_error"] }));
-    if (!response.ok) {
+    const headers = {
+      "X-CSRF-Token": page.csrf,
+      "X-Picture-Source": source,
+      "Content-Type": blob.type || "application/octet-stream",
+    };
+    const { ok, answer } = await postPicture("/api/read", headers, blob, texts);
+    if (!ok) {
       status(answer.text, true);
       return;
     }

@@ -31,19 +31,9 @@
   $("send-drawing").addEventListener("click", async () => {
     if (pad.isEmpty || !initData) return;
     status(texts["web.reading"]);
-    let response;
-    try {
-      response = await fetch("/telegram/drawing", {
-        method: "POST",
-        headers: { "X-Telegram-Init-Data": initData, "Content-Type": "image/png" },
-        body: await pad.toBlob(),
-      });
-    } catch (error) {
-      status(texts["web.network_error"], true);
-      return;
-    }
-    const result = await response.json().catch(() => ({ text: texts["web.server_error"] }));
-    if (!response.ok) {
+    const headers = { "X-Telegram-Init-Data": initData, "Content-Type": "image/png" };
+    const { ok, answer: result } = await postPicture("/telegram/drawing", headers, await pad.toBlob(), texts);
+    if (!ok) {
       status(result.text, true);
       return;
     }
