@@ -251,3 +251,43 @@ def test_a_digit_cut_in_two_is_read_as_one_digit_when_the_model_is_surer(
     assert read_across.count("0") >= 2, read_across
     # Two whole digits side by side are wider than one digit: never read as one.
     assert len(recognize(_digit_on_paper([four, eight]), model).text) == 2
+
+
+class ScriptedModel:
+    """Reads the crops of a picture, in reading order, as `readings` says: (digit, confidence)."""
+
+    def __init__(self, readings: list[tuple[int, float]]) -> None:
+        self.readings = readings
+
+    def predict_proba(self, images: np.ndarray) -> np.ndarray:
+        probabilities = np.zeros((len(images), 10), np.float32)
+        for row, (digit, confidence) in zip(probabilities, self.readings, strict=False):
+            row[:] = (1 - confidence) / 9
+            row[digit] = confidence
+        return probabilities
+
+
+def _digit_beside_a_shape_cut_by_the_border(mnist: Mnist) -> bytes:
+    """A 7 in the middle of the paper and, at its left edge, a dark shape the framing cuts."""
+    paper = np.full((480, 800), 235, np.uint8)
+    seven = cv2.resize(mnist.x_test[0], (240, 240), interpolation=cv2.INTER_CUBIC)  # label 7
+    paper[120:360, 380:620] = 235 - (seven.astype(np.float32) * 0.8).astype(np.uint8)
+    cv2.ellipse(paper, (0, 240), (60, 110), 0, 0, 360, 60, thickness=18)  # half of it beyond the edge
+    buffer = io.BytesIO()
+    Image.fromarray(paper).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def test_a_shape_cut_by_the_border_is_read_only_when_the_model_is_sure_of_it(mnist: Mnist) -> None:
+    picture = _digit_beside_a_shape_cut_by_the_border(mnist)
+    crops = find_digit_crops(picture)
+    assert len(crops) == 2 and crops[0].box[0] == 0  # the pipeline alone keeps the cut shape
+
+    # The edge of a shadow, a fold, a digit cut off by the framing: the model cannot read it.
+    assert recognize(picture, ScriptedModel([(0, 0.45), (7, 0.99)])).text == "7"
+    # A digit that just touches the edge and is read surely is kept.
+    assert recognize(picture, ScriptedModel([(1, 0.97), (7, 0.99)])).text == "17"
+    # Alone, a shape cut by the border is a close-up digit: it is read however unsure.
+    lone = io.BytesIO()
+    Image.open(io.BytesIO(picture)).crop((0, 0, 300, 480)).save(lone, "PNG")
+    assert recognize(lone.getvalue(), ScriptedModel([(0, 0.45)])).text == "0"

@@ -36,6 +36,9 @@ _MAX_ONE_DIGIT_ASPECT = 0.9
 # apart). Pieces on two successive lines must also overlap across half the narrower one.
 _MAX_PIECES_GAP = 0.12
 _MIN_JOINED_CONFIDENCE = 0.9
+# A shape cut by the picture's border, beside digits that are whole, is read only when the model is
+# this sure of it: the edge of a shadow or of the table, a fold, a digit cut off by the framing.
+_MIN_CUT_SHAPE_CONFIDENCE = 0.9
 
 
 class ProbabilityModel(Protocol):
@@ -141,6 +144,7 @@ def recognize(image_bytes: bytes, model: ProbabilityModel, max_digits: int = MAX
             if turned_reading.digits and turned_reading.mean_log_confidence > best_score:
                 found, reading = turned, turned_reading
                 best_score = turned_reading.mean_log_confidence
+    found, reading = _drop_unsure_cut_shapes(found, reading)
     return _join_pieces(found, reading, model)
 
 
@@ -232,6 +236,22 @@ def _find(gray: np.ndarray, original_size: tuple[int, int], max_digits: int, qua
             limit=max_digits,
         )
     return _Found(ink_map.ink, regions, quarter_turns, (gray.shape[0], gray.shape[1]), original_size)
+
+
+def _drop_unsure_cut_shapes(found: _Found, reading: Recognition) -> tuple[_Found, Recognition]:
+    """Drop the shapes cut by the border that the model cannot read, when whole digits remain."""
+    height, width = found.ink.shape
+    keep = [
+        digit.confidence >= _MIN_CUT_SHAPE_CONFIDENCE or not region.box.touches_border(height, width)
+        for region, digit in zip(found.regions, reading.digits, strict=True)
+    ]
+    whole = [not region.box.touches_border(height, width) for region in found.regions]
+    if all(keep) or not any(whole):
+        return found, reading
+    regions = [region for region, kept in zip(found.regions, keep, strict=True) if kept]
+    digits = [digit for digit, kept in zip(reading.digits, keep, strict=True) if kept]
+    text = digits_to_text([digit.digit for digit in digits], [digit.crop for digit in digits])
+    return replace(found, regions=regions), Recognition(digits=digits, text=text)
 
 
 def _join_pieces(found: _Found, reading: Recognition, model: ProbabilityModel) -> Recognition:

@@ -78,6 +78,10 @@ class Box:
             max(self.bottom, other.bottom),
         )
 
+    def touches_border(self, height: int, width: int) -> bool:
+        """Return whether the box reaches the edge of a `height` × `width` image."""
+        return self.left <= 0 or self.top <= 0 or self.right >= width or self.bottom >= height
+
     def horizontal_overlap(self, other: Box) -> int:
         """Return how many columns both boxes share (negative: the gap between them)."""
         return min(self.right, other.right) - max(self.left, other.left)
@@ -353,14 +357,7 @@ def _drop_cut_by_border(components: list[DigitRegion], shape: tuple[int, int]) -
     A single close-up digit may touch the border; then it is kept.
     """
     height, width = shape
-    inside = [
-        region
-        for region in components
-        if region.box.left > 0
-        and region.box.right < width
-        and region.box.top > 0
-        and region.box.bottom < height
-    ]
+    inside = [region for region in components if not region.box.touches_border(height, width)]
     if not inside:
         return components
     tallest = max(region.box.height for region in inside)
