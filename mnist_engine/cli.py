@@ -102,6 +102,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--extra-weight", type=float, default=settings.user_sample_weight, help="weight of each extra sample"
     )
     train_parser.add_argument(
+        "--extra-share",
+        type=float,
+        default=settings.user_sample_share,
+        help="the extra samples are repeated until they carry at least this share of an epoch's weight",
+    )
+    train_parser.add_argument(
         "--no-promote", action="store_true", help="store the version without serving it"
     )
     train_parser.add_argument(
@@ -167,6 +173,7 @@ def command_train(arguments: argparse.Namespace) -> int:
             test_limit=arguments.test_limit,
             validation_size=arguments.validation_size,
             extra_sample_weight=arguments.extra_weight,
+            extra_min_share=arguments.extra_share,
             photo_crops=arguments.photo_crops,
         ).resolved()
         extra = load_extra_samples(arguments.extra) if arguments.extra else None

@@ -14,6 +14,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_VALIDATION_SIZE = 5_000  # the last MNIST training images, kept aside to validate on
 DEFAULT_USER_SAMPLE_WEIGHT = 5.0  # how much a user's digit counts against an MNIST one
+# The users' digits carry at least this share of an epoch's weight: a few dozen corrections among
+# 80,000 images would barely move the model, so they are repeated (augmented anew each time).
+DEFAULT_USER_SAMPLE_SHARE = 0.05
 DEFAULT_PROMOTION_TOLERANCE = 0.001  # how much MNIST test accuracy a promoted model may lose
 # Training digits photographed and cut out again by the photo pipeline, mixed into MNIST
 # (mnist_engine.synthetic.pipeline_crops); 0 trains on MNIST alone.
@@ -43,6 +46,9 @@ class EngineSettings(StorageSettings):
         default=DEFAULT_PROMOTION_TOLERANCE, ge=0, le=0.1, alias="PROMOTION_TOLERANCE"
     )
     user_sample_weight: float = Field(default=DEFAULT_USER_SAMPLE_WEIGHT, gt=0, alias="USER_SAMPLE_WEIGHT")
+    user_sample_share: float = Field(
+        default=DEFAULT_USER_SAMPLE_SHARE, ge=0, le=0.5, alias="USER_SAMPLE_SHARE"
+    )
     training_validation_size: int = Field(
         default=DEFAULT_VALIDATION_SIZE, ge=100, alias="TRAINING_VALIDATION_SIZE"
     )

@@ -339,7 +339,8 @@ def print_settings(settings: Settings, epochs_override: int | None) -> None:
     print(
         f"Retraining settings: architecture {architecture}, {start}, epochs {epochs}"
         + (" (--epochs: a trial, not the real setting)" if epochs_override else "")
-        + f", user sample weight {settings.user_sample_weight:g}, users' holdout "
+        + f", user sample weight {settings.user_sample_weight:g}, users' digits repeated to at least "
+        f"{settings.user_sample_share:.0%} of an epoch's weight, users' holdout "
         f"{TrainingConfig.extra_holdout_fraction:.0%}, at most {USER_SAMPLES_PER_DIGIT} user samples "
         f"per digit, MNIST validation {settings.training_validation_size}, train limit "
         f"{settings.training_train_limit or 'none'}, promotion tolerance {settings.promotion_tolerance:.2%}."

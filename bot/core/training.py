@@ -277,6 +277,7 @@ class TrainingSupervisor:
             "epochs": epochs,
             "train_limit": engine.training_train_limit,
             "user_sample_weight": engine.user_sample_weight,
+            "user_sample_share": engine.user_sample_share,
         }
         with self.sessions.begin() as session:
             return repository.start_run(

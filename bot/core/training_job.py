@@ -208,6 +208,7 @@ class TrainingJob:
             command += ["--test-limit", str(engine.training_test_limit)]
         if extra_path is not None:
             command += ["--extra", str(extra_path), "--extra-weight", str(engine.user_sample_weight)]
+            command += ["--extra-share", str(engine.user_sample_share)]
         return command
 
     def _write_user_samples(self, folder: Path) -> tuple[Path | None, int]:

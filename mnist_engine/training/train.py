@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from dataclasses import asdict, dataclass, field
@@ -13,7 +14,12 @@ import numpy as np
 import tensorflow as tf
 
 from mnist_engine.serving.model_input import to_model_input
-from mnist_engine.settings import DEFAULT_PHOTO_CROPS, DEFAULT_USER_SAMPLE_WEIGHT, DEFAULT_VALIDATION_SIZE
+from mnist_engine.settings import (
+    DEFAULT_PHOTO_CROPS,
+    DEFAULT_USER_SAMPLE_SHARE,
+    DEFAULT_USER_SAMPLE_WEIGHT,
+    DEFAULT_VALIDATION_SIZE,
+)
 from mnist_engine.synthetic.pipeline_crops import MIN_PHOTO_CROPS, PipelineCrops
 from mnist_engine.training.architectures import (
     DEFAULT_ARCHITECTURE,
@@ -27,6 +33,8 @@ from mnist_engine.training.callbacks import CancelCallback, EventHandler, Progre
 from mnist_engine.training.dataset import Mnist
 from mnist_engine.training.evaluation import Evaluation, evaluate_model
 from mnist_engine.training.events import TrainingEvent
+
+MAX_EXTRA_REPEATS = 100  # one correction seen 100 times an epoch is plenty; more would memorise it
 
 
 @dataclass(frozen=True)
@@ -47,6 +55,9 @@ class TrainingConfig:
     reduce_lr_factor: float = 0.5
     min_learning_rate: float = 1e-5
     extra_sample_weight: float = DEFAULT_USER_SAMPLE_WEIGHT
+    extra_min_share: float = (
+        DEFAULT_USER_SAMPLE_SHARE  # extra samples repeated up to this share of the weight
+    )
     extra_holdout_fraction: float = 0.2  # share of extra samples kept aside to evaluate on
     photo_crops: int = DEFAULT_PHOTO_CROPS  # pipeline crops mixed into training; 0 for MNIST alone
     initial_model: str | None = None  # a .keras model to start from (fine-tuning) instead of new weights
@@ -75,6 +86,8 @@ class TrainingConfig:
             )
         if not 0 <= config.extra_holdout_fraction < 1:
             raise ValueError("extra_holdout_fraction must be in [0, 1)")
+        if not 0 <= config.extra_min_share <= 0.5:
+            raise ValueError(f"extra_min_share must be in [0, 0.5], got {config.extra_min_share}")
         if config.photo_crops and config.photo_crops < MIN_PHOTO_CROPS:
             raise ValueError(f"photo_crops must be 0 or at least {MIN_PHOTO_CROPS}, got {config.photo_crops}")
         return config
@@ -177,13 +190,15 @@ def train(
     weights = np.ones(len(x_fit), dtype=np.float32)
     extra_holdout: ExtraSamples | None = None
     extra_train_images = 0
+    repeats = 1
     if extra is not None and len(extra.labels):
         extra_fit, extra_holdout = split_extra(extra, config.extra_holdout_fraction, config.seed)
         extra_train_images = len(extra_fit.labels)
-        x_fit = np.concatenate([x_fit, extra_fit.images])
-        y_fit = np.concatenate([y_fit, extra_fit.labels.astype(y_fit.dtype)])
+        repeats = extra_repeats(extra_train_images, len(x_fit), config)
+        x_fit = np.concatenate([x_fit, np.tile(extra_fit.images, (repeats, 1, 1))])
+        y_fit = np.concatenate([y_fit, np.tile(extra_fit.labels.astype(y_fit.dtype), repeats)])
         weights = np.concatenate(
-            [weights, np.full(len(extra_fit.labels), config.extra_sample_weight, np.float32)]
+            [weights, np.full(extra_train_images * repeats, config.extra_sample_weight, np.float32)]
         )
 
     fit_dataset = make_dataset(x_fit, y_fit, weights, config, shuffle=True)
@@ -313,6 +328,7 @@ def train(
             "photo_crop_train_images": 0 if photo_crops is None else len(photo_crops.y_fit),
             "photo_crop_validation_images": 0 if photo_crops is None else len(photo_crops.y_val),
             "extra_train_images": extra_train_images,
+            "extra_repeats": repeats,
             "extra_holdout_images": 0 if extra_holdout is None else len(extra_holdout.labels),
         },
     )
@@ -358,6 +374,20 @@ def split_extra(extra: ExtraSamples, holdout_fraction: float, seed: int) -> tupl
         held_out = np.zeros(len(order), dtype=bool)
         held_out[order[: round(len(order) * holdout_fraction)]] = True
     return extra.subset(~held_out), extra.subset(held_out)
+
+
+def extra_repeats(extra_images: int, other_images: int, config: ResolvedTrainingConfig) -> int:
+    """How often each extra sample appears in an epoch, so the extra samples carry at least
+    `config.extra_min_share` of the epoch's weight (at most MAX_EXTRA_REPEATS times).
+
+    Repeats, not a larger weight: each repeat is augmented differently, and no single batch is
+    dominated by one heavily weighted digit.
+    """
+    if not extra_images or not config.extra_min_share:
+        return 1
+    share = config.extra_min_share
+    needed = share * other_images / ((1 - share) * config.extra_sample_weight * extra_images)
+    return max(1, min(MAX_EXTRA_REPEATS, math.ceil(needed)))
 
 
 def make_dataset(
