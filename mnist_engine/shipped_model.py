@@ -2,7 +2,7 @@
 
 Without it a first start could read nothing until its first training run ended (minutes on a
 CPU). `python scripts/build_default_model.py` trains the first-run default exactly as a first
-start would (`small-cnn` on MNIST and the pipeline crops, 5 epochs, seed 42, calibrated) and
+start would (`small-cnn` on MNIST and the pipeline crops, 10 epochs, seed 42, calibrated) and
 stores it in `mnist_engine/default_model/` with its metadata and pictures. On a first start the
 service copies it into the empty registry as the first version and serves it; from then on the
 scheduled retraining fine-tunes it, and the promotion rule judges every candidate against it.

@@ -1,8 +1,8 @@
 """Build the model shipped in mnist_engine/default_model/: the first-run default, as a first start trains it.
 
-    python scripts/build_default_model.py            # about 4 minutes on 2 cores (plus the photo crops, once)
+    python scripts/build_default_model.py            # about 6 minutes on 2 cores (plus the photo crops, once)
 
-It runs `train_and_store` with the first-run default's configuration (`small-cnn`, its 5
+It runs `train_and_store` with the first-run default's configuration (`small-cnn`, its 10
 epochs, seed 42, MNIST and the default 30,000 pipeline crops, a temperature fitted on held-out
 crops) into a scratch registry, then copies the version into the package: the Keras model
 without its optimizer's state (the serving and fine-tuning need only the weights), the LiteRT

@@ -158,7 +158,9 @@ ARCHITECTURES: dict[str, Architecture] = {
             build=build_small_cnn,
             optimizer="adam",
             learning_rate=1e-3,
-            default_epochs=5,
+            # 10, not 5: on photos the longer run reads more numbers whole (synthetic, four fresh
+            # sets: 300 of 317 against 293) and MNIST 99.5% against 99.3% (docs/photos.md).
+            default_epochs=10,
             batch_size=128,
             augment=True,
         ),
