@@ -55,9 +55,8 @@ class TrainingConfig:
     reduce_lr_factor: float = 0.5
     min_learning_rate: float = 1e-5
     extra_sample_weight: float = DEFAULT_USER_SAMPLE_WEIGHT
-    extra_min_share: float = (
-        DEFAULT_USER_SAMPLE_SHARE  # extra samples repeated up to this share of the weight
-    )
+    # Few extra samples are repeated until they carry this share of an epoch's weight.
+    extra_min_share: float = DEFAULT_USER_SAMPLE_SHARE
     extra_holdout_fraction: float = 0.2  # share of extra samples kept aside to evaluate on
     photo_crops: int = DEFAULT_PHOTO_CROPS  # pipeline crops mixed into training; 0 for MNIST alone
     initial_model: str | None = None  # a .keras model to start from (fine-tuning) instead of new weights
