@@ -59,6 +59,16 @@ def test_promotion_rule_with_the_users_slice() -> None:
     # As good for users and better MNIST: promoted; as good for users, MNIST no better: refused.
     assert decide_promotion(Scores(0.992, 0.80), current).promote
     assert not decide_promotion(Scores(0.990, 0.80), current).promote
+    # As good for users (a small slice: a tie is common) but surer of their digits, MNIST within
+    # the tolerance: promoted; as good and less sure, MNIST no better: refused.
+    current_with_loss = Scores(mnist_accuracy=0.990, users_accuracy=0.80, users_loss=0.30)
+    surer = decide_promotion(Scores(0.9895, 0.80, users_loss=0.20), current_with_loss, tolerance=0.001)
+    assert surer.promote and "more surely" in surer.reason
+    assert not decide_promotion(Scores(0.990, 0.80, users_loss=0.40), current_with_loss).promote
+    # Surer, but it loses too much MNIST: refused.
+    assert not decide_promotion(
+        Scores(0.980, 0.80, users_loss=0.10), current_with_loss, tolerance=0.001
+    ).promote
 
 
 def test_saved_version_records_what_made_it(registry: ModelRegistry, trained: TrainingResult) -> None:

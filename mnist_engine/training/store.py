@@ -131,9 +131,11 @@ def promote_if_better(
     Reading `current`, evaluating it and switching happen under the registry's lock, so two runs
     finishing at once cannot both compare against the same old model.
     """
+    users = result.extra_evaluation
     candidate = Scores(
         mnist_accuracy=result.evaluation.accuracy,
-        users_accuracy=None if result.extra_evaluation is None else result.extra_evaluation.accuracy,
+        users_accuracy=None if users is None else users.accuracy,
+        users_loss=None if users is None else users.loss,
     )
     with registry.promotion_lock():
         serving = current_scores(registry, result.extra_holdout, x_test, y_test)
@@ -156,12 +158,11 @@ def current_scores(
         # A broken serving model is no reason to keep it: the candidate is compared with nothing.
         logger.warning("The serving model cannot be evaluated (%s); promoting on the candidate alone", error)
         return None
-    users_accuracy = None
-    if holdout is not None and len(holdout.labels):
-        users_accuracy = evaluate_model(model, holdout.images, holdout.labels).accuracy
-    return Scores(
-        mnist_accuracy=evaluate_model(model, x_test, y_test).accuracy, users_accuracy=users_accuracy
-    )
+    mnist_accuracy = evaluate_model(model, x_test, y_test).accuracy
+    if holdout is None or not len(holdout.labels):
+        return Scores(mnist_accuracy=mnist_accuracy)
+    users = evaluate_model(model, holdout.images, holdout.labels)
+    return Scores(mnist_accuracy=mnist_accuracy, users_accuracy=users.accuracy, users_loss=users.loss)
 
 
 def build_metadata(version: str, result: TrainingResult) -> dict[str, Any]:
