@@ -129,6 +129,10 @@ def test_a_few_corrections_are_repeated_until_they_carry_their_share(mnist: Mnis
 def test_bad_settings_are_refused_with_a_message(mnist: Mnist) -> None:
     with pytest.raises(ValueError, match="Unknown architecture 'resnet'"):
         TrainingConfig(architecture="resnet").resolved()
+    with pytest.raises(ValueError, match="extra_sample_weight must be above 0"):
+        TrainingConfig(extra_sample_weight=0).resolved()
+    with pytest.raises(ValueError, match="extra_min_share must be in"):
+        TrainingConfig(extra_min_share=0.9).resolved()
     with pytest.raises(ValueError, match="epochs must be"):
         TrainingConfig(epochs=0, architecture="dense", learning_rate=1e-3).resolved()
     with pytest.raises(ValueError, match="extra images must be uint8"):

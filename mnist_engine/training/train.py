@@ -85,6 +85,8 @@ class TrainingConfig:
             )
         if not 0 <= config.extra_holdout_fraction < 1:
             raise ValueError("extra_holdout_fraction must be in [0, 1)")
+        if not config.extra_sample_weight > 0:
+            raise ValueError(f"extra_sample_weight must be above 0, got {config.extra_sample_weight}")
         if not 0 <= config.extra_min_share <= 0.5:
             raise ValueError(f"extra_min_share must be in [0, 0.5], got {config.extra_min_share}")
         if config.photo_crops and config.photo_crops < MIN_PHOTO_CROPS:
