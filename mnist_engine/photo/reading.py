@@ -77,6 +77,14 @@ class Recognition:
     digits: list[ReadDigit]
     text: str
 
+    @classmethod
+    def of(cls, digits: list[ReadDigit]) -> Recognition:
+        """The reading of these digits, their text written out line by line."""
+        return cls(
+            digits=digits,
+            text=digits_to_text([digit.digit for digit in digits], [digit.crop for digit in digits]),
+        )
+
     @property
     def confidence(self) -> float:
         """The probability that the whole string is right (product of the digits' confidences)."""
@@ -161,7 +169,7 @@ def find_digit_crops(image_bytes: bytes, *, max_digits: int = MAX_DIGITS) -> lis
 def classify_crops(crops: Sequence[DigitCrop], model: ProbabilityModel) -> Recognition:
     """Classify already-found digits in one batch."""
     if not crops:
-        return Recognition(digits=[], text="")
+        return Recognition.of([])
     probabilities = model.predict_proba(np.stack([crop.image for crop in crops]))
     ranked = np.argsort(probabilities, axis=1)[:, ::-1]
     digits = [
@@ -174,7 +182,7 @@ def classify_crops(crops: Sequence[DigitCrop], model: ProbabilityModel) -> Recog
         )
         for crop, row, order in zip(crops, probabilities, ranked, strict=True)
     ]
-    return Recognition(digits=digits, text=digits_to_text([digit.digit for digit in digits], crops))
+    return Recognition.of(digits)
 
 
 def digits_to_text(labels: Sequence[int], crops: Sequence[DigitCrop]) -> str:
@@ -241,17 +249,16 @@ def _find(gray: np.ndarray, original_size: tuple[int, int], max_digits: int, qua
 def _drop_unsure_cut_shapes(found: _Found, reading: Recognition) -> tuple[_Found, Recognition]:
     """Drop the shapes cut by the border that the model cannot read, when whole digits remain."""
     height, width = found.ink.shape
+    cut = [region.box.touches_border(height, width) for region in found.regions]
     keep = [
-        digit.confidence >= _MIN_CUT_SHAPE_CONFIDENCE or not region.box.touches_border(height, width)
-        for region, digit in zip(found.regions, reading.digits, strict=True)
+        not is_cut or digit.confidence >= _MIN_CUT_SHAPE_CONFIDENCE
+        for is_cut, digit in zip(cut, reading.digits, strict=True)
     ]
-    whole = [not region.box.touches_border(height, width) for region in found.regions]
-    if all(keep) or not any(whole):
+    if all(keep) or all(cut):
         return found, reading
     regions = [region for region, kept in zip(found.regions, keep, strict=True) if kept]
     digits = [digit for digit, kept in zip(reading.digits, keep, strict=True) if kept]
-    text = digits_to_text([digit.digit for digit in digits], [digit.crop for digit in digits])
-    return replace(found, regions=regions), Recognition(digits=digits, text=text)
+    return replace(found, regions=regions), Recognition.of(digits)
 
 
 def _join_pieces(found: _Found, reading: Recognition, model: ProbabilityModel) -> Recognition:
@@ -273,8 +280,7 @@ def _join_pieces(found: _Found, reading: Recognition, model: ProbabilityModel) -
         index += 1
     if len(digits) == len(reading.digits):
         return reading
-    crops = [digit.crop for digit in digits]
-    return Recognition(digits=digits, text=digits_to_text([digit.digit for digit in digits], crops))
+    return Recognition.of(digits)
 
 
 def _joined(first: DigitRegion, second: DigitRegion) -> DigitRegion | None:
